@@ -1,0 +1,227 @@
+"""``Agent``: a model, instructions, tools and a ReAct loop on native tool calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from agorakit.agents.result import RunResult, StopReason
+from agorakit.core import settings
+from agorakit.core.errors import BudgetExceeded, ConfigError
+from agorakit.core.ids import new_run_id
+from agorakit.core.messages import Message
+from agorakit.kernel import Budget, Kernel, RunContext, default_kernel
+from agorakit.models.base import ChatModel, ModelRequest, Sampling, ToolChoice
+from agorakit.models.uri import resolve_model
+from agorakit.tools import Tool, ToolDispatcher, tool
+from agorakit.trace import attributes as attr
+from agorakit.trace.tracer import NullSink, Tracer, TraceSink
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful assistant. Use a tool when it helps you answer correctly; "
+    "when you know the answer, reply with it directly."
+)
+
+TraceOption = TraceSink | str | Path | bool | None
+
+
+class Agent:
+    """A model with instructions and tools that runs a ReAct loop.
+
+    Each step calls the model through the kernel; tool calls in its reply run
+    (concurrently) through the tool dispatcher and their results are shown to
+    the model on the next step. The loop stops on a reply with no tool call
+    (the final answer), after ``max_steps`` steps, or when one identical tool
+    call has been requested ``loop_limit`` times.
+
+    ``tool_first=True`` makes the first step call a tool before the model may
+    answer: small models (the embedded 270M one) otherwise answer from memory
+    even when a tool is the right move.
+    """
+
+    def __init__(
+        self,
+        name: str = "assistant",
+        model: str | ChatModel | None = None,
+        instructions: str = DEFAULT_INSTRUCTIONS,
+        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
+        *,
+        max_steps: int = 10,
+        loop_limit: int = 3,
+        sampling: Sampling | None = None,
+        tool_choice: ToolChoice | str = "auto",
+        tool_first: bool = False,
+        tool_timeout: float = 30.0,
+        kernel: Kernel | None = None,
+        budget: Budget | None = None,
+        trace: TraceOption = None,
+    ) -> None:
+        if max_steps < 1:
+            raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
+        if loop_limit < 2:
+            raise ConfigError(f"loop_limit must be at least 2, got {loop_limit}")
+        self.name = name
+        self.instructions = instructions
+        self.max_steps = max_steps
+        self.loop_limit = loop_limit
+        self.sampling = sampling or Sampling()
+        self.tool_choice = tool_choice
+        self.tool_first = tool_first
+        self.budget = budget
+        self.tools = [t if isinstance(t, Tool) else tool(t) for t in tools]
+        self._dispatcher = ToolDispatcher(self.tools, default_timeout=tool_timeout)
+        self._model_spec: str | ChatModel = model if model is not None else settings.default_model()
+        self._model: ChatModel | None = None
+        self._kernel = kernel
+        self._trace = trace
+
+    @property
+    def model(self) -> ChatModel:
+        """The backend, resolved from its URI on first use."""
+        if self._model is None:
+            self._model = resolve_model(self._model_spec)
+        return self._model
+
+    def run_sync(self, task: str | Sequence[Message], **kwargs: Any) -> RunResult:
+        """``run`` for scripts and notebooks without an event loop."""
+        return asyncio.run(self.run(task, **kwargs))
+
+    async def run(
+        self,
+        task: str | Sequence[Message],
+        *,
+        history: Sequence[Message] = (),
+        context: RunContext | None = None,
+    ) -> RunResult:
+        """Run the agent on ``task`` (a user message, or messages to continue from).
+
+        ``history`` comes before the task, e.g. a conversation shared with
+        other agents. ``context`` joins a run another component started (a
+        multi-agent method), sharing its trace, usage and budget.
+        """
+        model = self.model
+        kernel = self._kernel or default_kernel()
+        run = context if context is not None else RunContext.create(self._tracer(), self.budget)
+        tracer = run.tracer
+        messages = [Message("system", self.instructions), *history]
+        if isinstance(task, str):
+            messages.append(Message("user", task))
+            task_text = task
+        else:
+            messages.extend(task)
+            task_text = task[-1].content or "" if task else ""
+        root_attributes: dict[str, Any] = {
+            attr.OPERATION: attr.OP_INVOKE_AGENT,
+            attr.AGENT_NAME: self.name,
+            attr.REQUEST_MODEL: model.model_name,
+            attr.PROVIDER: model.provider,
+            "agorakit.history_messages": len(history),
+        }
+        if tracer.capture_content:
+            root_attributes["agorakit.input"] = task_text
+        try:
+            with tracer.span(f"invoke_agent {self.name}", root_attributes) as root:
+                # History was traced by whoever produced it; only what this run adds is recorded.
+                for message in (messages[0], *messages[1 + len(history) :]):
+                    self._message_event(tracer, message)
+                result = await self._loop(model, kernel, run, messages)
+                root.attributes.update(
+                    {
+                        attr.STOP_REASON: result.stop_reason,
+                        attr.INPUT_TOKENS: result.usage.input_tokens,
+                        attr.OUTPUT_TOKENS: result.usage.output_tokens,
+                        attr.COST_USD: result.usage.cost_usd,
+                        "agorakit.steps": result.steps,
+                    }
+                )
+                if tracer.capture_content and result.output is not None:
+                    root.attributes["agorakit.output"] = result.output
+                if result.error is not None:
+                    root.status = "error"
+                    root.attributes[attr.ERROR_TYPE] = type(result.error).__name__
+                    root.attributes[attr.ERROR_MESSAGE] = result.error.message
+            return result
+        except BaseException:
+            # A failed run is exactly the one someone will want to inspect.
+            tracer.flush(timeout=10.0)
+            raise
+
+    async def _loop(self, model: ChatModel, kernel: Kernel, run: RunContext, messages: list[Message]) -> RunResult:
+        tracer = run.tracer
+        specs = self._dispatcher.specs
+        seen: dict[str, int] = {}
+        stop: StopReason = "max_steps"
+        output: str | None = None
+        error: BudgetExceeded | None = None
+        steps = 0
+        while steps < self.max_steps:
+            steps += 1
+            with tracer.span(f"agent_turn {steps}", {attr.OPERATION: attr.OP_TURN, attr.STEP: steps}):
+                choice = ("required" if self.tool_first and steps == 1 else self.tool_choice) if specs else "none"
+                request = ModelRequest(messages, specs, choice, None, self.sampling)
+                try:
+                    completion = await kernel.complete(model, request, run=run, agent=self.name)
+                except BudgetExceeded as exceeded:
+                    tracer.event("budget_exceeded", {"agorakit.budget.limit": exceeded.limit})
+                    stop, error = "budget_exceeded", exceeded
+                    break
+                reply = completion.message
+                reply.name = self.name
+                messages.append(reply)
+                self._message_event(tracer, reply)
+                if not reply.tool_calls:
+                    stop, output = "final_answer", reply.content or ""
+                    break
+                if self._repeats_too_often(reply, seen):
+                    tracer.event("loop_detected", {attr.TOOL_NAME: reply.tool_calls[0].name})
+                    stop = "loop_detected"
+                    break
+                for result in await self._dispatcher.execute_all(reply.tool_calls, tracer):
+                    observation = result.to_message()
+                    messages.append(observation)
+                    self._message_event(tracer, observation)
+        return RunResult(
+            output=output,
+            messages=messages,
+            usage=run.usage,
+            run_id=run.run_id,
+            stop_reason=stop,
+            steps=steps,
+            usage_by_agent=run.usage_by_agent,
+            error=error,
+        )
+
+    def _repeats_too_often(self, reply: Message, seen: dict[str, int]) -> bool:
+        repeated = False
+        for call in reply.tool_calls:
+            signature = call.signature()
+            seen[signature] = count = seen.get(signature, 0) + 1
+            repeated = repeated or count >= self.loop_limit
+        return repeated
+
+    def _tracer(self) -> Tracer:
+        option = self._trace
+        capture = settings.capture_content()
+        if isinstance(option, bool) or option is None:
+            enabled = settings.tracing_enabled() if option is None else option
+            if not enabled:
+                return Tracer(new_run_id(), NullSink(), capture_content=False)
+            from agorakit.trace.store import open_store
+
+            return Tracer(new_run_id(), open_store(settings.trace_db_path()), capture_content=capture)
+        if isinstance(option, str | Path):
+            from agorakit.trace.store import open_store
+
+            return Tracer(new_run_id(), open_store(option), capture_content=capture)
+        return Tracer(new_run_id(), option, capture_content=capture)
+
+    @staticmethod
+    def _message_event(tracer: Tracer, message: Message) -> None:
+        if not tracer.enabled:
+            return
+        attributes: dict[str, Any] = {"agorakit.author": message.name} if message.name else {}
+        if tracer.capture_content:
+            attributes["agorakit.message"] = message
+        tracer.event(f"gen_ai.{message.role}.message", attributes)

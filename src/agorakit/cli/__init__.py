@@ -1,0 +1,1 @@
+"""The ``agora`` command line (typer + rich). No business logic here."""

@@ -1,0 +1,69 @@
+"""``agora run``: one agent with the built-in tools on one task."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from agorakit.core import settings
+
+
+def run(
+    task: Annotated[str, typer.Argument(help="What the agent should do.")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model URI (default: llamacpp:gemma-3-270m or $AGORAKIT_MODEL).")
+    ] = None,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Most model calls the agent may make.")] = 6,
+    max_calls: Annotated[int | None, typer.Option("--max-calls", min=1, help="Run budget: model calls.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Run budget: tokens.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds allowed per model call.")] = 300.0,
+    trace: Annotated[bool, typer.Option("--trace/--no-trace", help="Write the run to the trace store.")] = True,
+    tool_first: Annotated[
+        bool | None,
+        typer.Option(
+            "--tool-first/--no-tool-first",
+            help="Make the first step call a tool (default: on for the embedded llamacpp models, off otherwise).",
+        ),
+    ] = None,
+) -> None:
+    """Run one agent with the built-in tools (calculator, current_time) and print its answer."""
+    from agorakit.agents import Agent
+    from agorakit.kernel import Budget, Kernel
+    from agorakit.models import resolve_model
+    from agorakit.tools import builtin_tools
+
+    console = Console()
+    backend = resolve_model(model or settings.default_model())
+    preload = getattr(backend, "load", None)
+    if callable(preload):
+        with console.status(f"Loading {backend.uri} …", spinner="dots"):
+            preload()
+    agent = Agent(
+        "assistant",
+        backend,
+        tools=builtin_tools(),
+        max_steps=max_steps,
+        tool_first=backend.provider == "llamacpp" if tool_first is None else tool_first,
+        kernel=Kernel(timeout=timeout),
+        budget=Budget(max_calls=max_calls, max_tokens=max_tokens),
+        trace=None if trace else False,
+    )
+    with console.status(f"Running on {backend.uri} …", spinner="dots"):
+        result = asyncio.run(agent.run(task))
+    if result.output is not None:
+        console.print(result.output, markup=False, highlight=False)
+    else:
+        console.print(f"[yellow]no final answer:[/yellow] {result.explanation}")
+    usage = result.usage
+    console.print(
+        f"[dim]{result.steps} step(s) · {usage.calls} model call(s) · {usage.input_tokens} in / "
+        f"{usage.output_tokens} out tokens · {usage.latency_s:.2f}s model time · ${usage.cost_usd:.4f}[/dim]",
+        highlight=False,
+    )
+    if trace:
+        console.print(f"run id: [bold]{result.run_id}[/bold]   (agora trace show {result.run_id})", highlight=False)
+    if result.stop_reason != "final_answer":
+        raise typer.Exit(3)

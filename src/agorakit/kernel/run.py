@@ -1,0 +1,74 @@
+"""Per-run state the kernel needs: the tracer, usage accounting and the budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agorakit.core.errors import BudgetExceeded
+from agorakit.core.ids import new_run_id
+from agorakit.core.usage import Usage
+from agorakit.trace.tracer import Tracer
+
+
+@dataclass(slots=True, frozen=True)
+class Budget:
+    """Limits that end a run cleanly. ``None`` means no limit.
+
+    Limits are checked before each model call, so a run never starts a call
+    past its call limit; the token and cost limits can be overshot by the one
+    call that crosses them.
+    """
+
+    max_calls: int | None = None
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+
+
+@dataclass(slots=True)
+class RunContext:
+    """Everything shared by the model calls of one run, across its agents."""
+
+    tracer: Tracer
+    budget: Budget = field(default_factory=Budget)
+    usage: Usage = field(default_factory=Usage)
+    usage_by_agent: dict[str, Usage] = field(default_factory=dict)
+    usage_by_model: dict[str, Usage] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.tracer.run_id
+
+    @classmethod
+    def create(cls, tracer: Tracer | None = None, budget: Budget | None = None) -> RunContext:
+        return cls(tracer or Tracer(new_run_id()), budget or Budget())
+
+    def record(self, usage: Usage, *, agent: str | None, model: str) -> None:
+        self.usage.add(usage)
+        if agent is not None:
+            self.usage_by_agent.setdefault(agent, Usage()).add(usage)
+        self.usage_by_model.setdefault(model, Usage()).add(usage)
+
+    def check_budget(self) -> None:
+        """Raise :class:`BudgetExceeded` if the next call would break a limit."""
+        budget, used = self.budget, self.usage
+        if budget.max_calls is not None and used.calls >= budget.max_calls:
+            raise BudgetExceeded(
+                f"run budget exhausted: {used.calls} model calls of {budget.max_calls} allowed",
+                limit="calls",
+                used=used.calls,
+                allowed=budget.max_calls,
+            )
+        if budget.max_tokens is not None and used.total_tokens >= budget.max_tokens:
+            raise BudgetExceeded(
+                f"run budget exhausted: {used.total_tokens} tokens of {budget.max_tokens} allowed",
+                limit="tokens",
+                used=used.total_tokens,
+                allowed=budget.max_tokens,
+            )
+        if budget.max_cost_usd is not None and used.cost_usd >= budget.max_cost_usd:
+            raise BudgetExceeded(
+                f"run budget exhausted: ${used.cost_usd:.4f} of ${budget.max_cost_usd:.4f} allowed",
+                limit="cost",
+                used=used.cost_usd,
+                allowed=budget.max_cost_usd,
+            )

@@ -1,0 +1,152 @@
+"""Prompts and output grammars for the embedded Gemma base model.
+
+Gemma's turn format has only ``user`` and ``model`` turns, so system text
+opens the first user turn and tool results come back as user turns. With
+tools, the model must answer with one JSON object that is either a tool call
+or a final answer; the JSON schema below becomes a llama.cpp grammar, so even
+a 270M base model can only emit a well-formed choice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agorakit.core.errors import ModelResponseError
+from agorakit.core.ids import new_call_id
+from agorakit.core.messages import Message, ToolCall
+from agorakit.models.base import ModelRequest, ToolSpec
+
+START, END = "<start_of_turn>", "<end_of_turn>"
+ANSWER_KEY = "answer"
+# A base model can ramble inside a JSON string until max_tokens; this bounds it.
+MAX_ANSWER_CHARS = 1000
+
+
+def _first_sentence(text: str) -> str:
+    # Small models copy long descriptions instead of following them.
+    sentence = text.strip().split(". ")[0].rstrip(".")
+    return sentence + "." if sentence else ""
+
+
+def tool_instructions(tools: list[ToolSpec], choice: str) -> str:
+    """One line and one call template per tool: a base model imitates the
+    template (with type names, not sample values it would copy)."""
+    lines = ["Tools you can call:"]
+    for spec in tools:
+        arguments = ", ".join(
+            f'"{name}": {prop.get("type", "value")}' for name, prop in spec.parameters.get("properties", {}).items()
+        )
+        lines.append(f"- {spec.name}: {_first_sentence(spec.description)}")
+        lines.append(f'  {{"tool": "{spec.name}", "arguments": {{{arguments}}}}}')
+    if choice == "auto":
+        lines.append("- answer: when you know the final answer.")
+        lines.append('  {"answer": string}')
+    lines.append("Pick the tool that fits the question and reply with its JSON.")
+    return "\n".join(lines)
+
+
+def format_prompt(request: ModelRequest) -> str:
+    """The whole conversation as Gemma turns, ending with an open model turn."""
+    preamble: list[str] = []
+    if request.tools and request.tool_choice != "none":
+        preamble.append(tool_instructions(request.tools, str(request.tool_choice)))
+    if request.response_schema is not None:
+        preamble.append("Reply with one JSON object matching this schema:\n" + json.dumps(request.response_schema))
+    turns: list[tuple[str, str]] = []
+    for message in request.messages:
+        if message.role == "system":
+            preamble.insert(0, message.content or "")
+            continue
+        role, text = _render(message)
+        if turns and turns[-1][0] == role:
+            turns[-1] = (role, turns[-1][1] + "\n\n" + text)
+        else:
+            turns.append((role, text))
+    if preamble:
+        intro = "\n\n".join(p for p in preamble if p)
+        if turns and turns[0][0] == "user":
+            turns[0] = ("user", intro + "\n\n" + turns[0][1])
+        else:
+            turns.insert(0, ("user", intro))
+    parts = [f"{START}{role}\n{text}{END}\n" for role, text in turns]
+    parts.append(f"{START}model\n")
+    return "".join(parts)
+
+
+def _render(message: Message) -> tuple[str, str]:
+    if message.role == "assistant":
+        if message.tool_calls:
+            call = message.tool_calls[0]
+            return "model", json.dumps({"tool": call.name, "arguments": call.arguments})
+        return "model", message.content or ""
+    if message.role == "tool":
+        return "user", f"Result of {message.name or 'the tool'}: {message.content}"
+    author = f"{message.name}: " if message.name else ""
+    return "user", author + (message.content or "")
+
+
+def _strict(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy with ``additionalProperties: false`` on objects, so the grammar
+    offers no keys beyond the declared ones."""
+    out = dict(schema)
+    if out.get("type") == "object" and "properties" in out:
+        out.setdefault("additionalProperties", False)
+        out["properties"] = {k: _strict(v) for k, v in out["properties"].items()}
+    for key in ("$defs", "definitions"):
+        if key in out:
+            out[key] = {k: _strict(v) for k, v in out[key].items()}
+    return out
+
+
+def output_schema(request: ModelRequest) -> dict[str, Any] | None:
+    """The JSON schema the reply is constrained to, or None for free text."""
+    choice = request.tool_choice
+    if request.tools and choice != "none":
+        chosen = [t for t in request.tools if choice in ("auto", "required") or t.name == choice]
+        if not chosen:
+            raise ModelResponseError(f"tool_choice names {choice!r}, which is not among the request's tools")
+        options: list[dict[str, Any]] = []
+        defs: dict[str, Any] = {}
+        for spec in chosen:
+            parameters = _strict(spec.parameters)
+            defs.update(parameters.pop("$defs", {}))
+            options.append(
+                {
+                    "type": "object",
+                    "properties": {"tool": {"const": spec.name}, "arguments": parameters},
+                    "required": ["tool", "arguments"],
+                    "additionalProperties": False,
+                }
+            )
+        if choice == "auto":
+            options.append(
+                {
+                    "type": "object",
+                    "properties": {ANSWER_KEY: {"type": "string", "maxLength": MAX_ANSWER_CHARS}},
+                    "required": [ANSWER_KEY],
+                    "additionalProperties": False,
+                }
+            )
+        schema: dict[str, Any] = options[0] if len(options) == 1 else {"anyOf": options}
+        if defs:
+            schema = {**schema, "$defs": defs}
+        return schema
+    if request.response_schema is not None:
+        return _strict(request.response_schema)
+    return None
+
+
+def parse_output(text: str, request: ModelRequest) -> Message:
+    """Turn constrained output back into an assistant message."""
+    if not (request.tools and request.tool_choice != "none"):
+        return Message("assistant", text.strip())
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ModelResponseError(f"embedded model produced invalid JSON despite the grammar: {text[:200]!r}") from error
+    if isinstance(data, dict) and "tool" in data:
+        return Message("assistant", None, [ToolCall(new_call_id(), str(data["tool"]), data.get("arguments") or {})])
+    if isinstance(data, dict) and ANSWER_KEY in data:
+        return Message("assistant", str(data[ANSWER_KEY]))
+    raise ModelResponseError(f"embedded model output is neither a tool call nor an answer: {text[:200]!r}")

