@@ -10,7 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from agorakit.core.errors import ConfigError
-from agorakit.core.messages import Message, ToolCall
+from agorakit.core.messages import INVALID_ARGUMENTS_KEY, Message, ToolCall
+from agorakit.models.json_tools import INVALID_JSON_KEY, parse_arguments
 from agorakit.tools import ToolDispatcher, ToolResult, calculator, tool
 from agorakit.tools.dispatcher import serialize_output
 from agorakit.trace import MemorySink, Tracer
@@ -501,3 +502,111 @@ async def test_concurrent_spans_are_children_of_the_callers_span() -> None:
     children = {s["name"]: s for s in recorded.values() if s["parent"] == turn.span_id}
     assert set(children) == {"execute_tool add", "execute_tool echo"}
     assert children["execute_tool echo"]["end"][attr.TOOL_CALL_ID] == "2"
+
+
+# --- arguments that were not valid JSON ----------------------------------------------
+
+RAW_BAD_JSON = '{"expression": "17 * 23",'
+
+
+def invalid_json_call(name: str, raw: Any = RAW_BAD_JSON) -> ToolCall:
+    return ToolCall("c1", name, {INVALID_ARGUMENTS_KEY: raw})
+
+
+def test_the_reserved_key_is_shared_with_the_json_tools() -> None:
+    assert INVALID_ARGUMENTS_KEY == "__invalid_json__"
+    assert INVALID_JSON_KEY is INVALID_ARGUMENTS_KEY
+
+
+async def test_invalid_json_arguments_become_a_readable_observation() -> None:
+    result = await ToolDispatcher([calculator]).execute(invalid_json_call("calculator"))
+    assert result.content == (
+        "Error: the arguments for tool 'calculator' are not valid JSON: "
+        '{"expression": "17 * 23",. Send the arguments as a JSON object.'
+    )
+    assert not result.ok
+    assert result.error_type == "ToolArgumentsError"
+
+
+async def test_invalid_json_is_reported_before_schema_validation() -> None:
+    # Without the check, the schema would complain about a missing `a`/`b` and an unexpected key.
+    result = await dispatcher().execute(ToolCall("c1", "add", {INVALID_ARGUMENTS_KEY: "a=1, b=2", "a": 1}))
+    assert result.content == (
+        "Error: the arguments for tool 'add' are not valid JSON: a=1, b=2. Send the arguments as a JSON object."
+    )
+    assert "missing required argument" not in result.content
+    assert result.error_type == "ToolArgumentsError"
+
+
+async def test_invalid_json_for_a_tool_without_required_arguments_does_not_run_it() -> None:
+    ran: list[str] = []
+
+    @tool
+    def ping(target: str = "localhost") -> str:
+        """Ping a host."""
+        ran.append(target)
+        return "pong"
+
+    @tool
+    def tick() -> str:
+        """No arguments at all."""
+        ran.append("tick")
+        return "tock"
+
+    dispatch = ToolDispatcher([ping, tick])
+    for name in ("ping", "tick"):
+        result = await dispatch.execute(invalid_json_call(name, "not json"))
+        assert result.content == (
+            f"Error: the arguments for tool {name!r} are not valid JSON: not json. Send the arguments as a JSON object."
+        )
+        assert result.error_type == "ToolArgumentsError"
+        assert not result.ok
+    assert ran == []
+    # The same tools run with proper (empty) arguments.
+    assert (await dispatch.execute(call("tick"))).content == "tock"
+
+
+async def test_invalid_json_raw_text_is_truncated() -> None:
+    raw = "x" * 1000
+    result = await ToolDispatcher([calculator]).execute(invalid_json_call("calculator", raw))
+    assert result.content == (
+        f"Error: the arguments for tool 'calculator' are not valid JSON: {'x' * 200}…. "
+        "Send the arguments as a JSON object."
+    )
+
+
+async def test_invalid_json_raw_text_of_exactly_the_limit_is_kept_whole() -> None:
+    result = await ToolDispatcher([calculator]).execute(invalid_json_call("calculator", "y" * 200))
+    assert f"not valid JSON: {'y' * 200}. Send" in result.content
+    assert "…" not in result.content
+
+
+async def test_invalid_json_with_a_non_string_raw_value() -> None:
+    result = await ToolDispatcher([calculator]).execute(invalid_json_call("calculator", [1, 2]))
+    assert result.content == (
+        "Error: the arguments for tool 'calculator' are not valid JSON: [1,2]. Send the arguments as a JSON object."
+    )
+
+
+async def test_unknown_tool_is_still_reported_before_invalid_json() -> None:
+    result = await ToolDispatcher([calculator]).execute(invalid_json_call("calc"))
+    assert result.error_type == "ToolNotFound"
+
+
+async def test_invalid_json_arguments_from_the_json_tools_parser() -> None:
+    arguments = parse_arguments('{"expression": "2+2"')  # what the OpenAI backend does with a broken call
+    result = await ToolDispatcher([calculator]).execute(ToolCall("c1", "calculator", arguments))
+    assert result.content == (
+        "Error: the arguments for tool 'calculator' are not valid JSON: "
+        '{"expression": "2+2". Send the arguments as a JSON object.'
+    )
+
+
+async def test_span_of_an_invalid_json_call() -> None:
+    sink = MemorySink()
+    result = await ToolDispatcher([calculator]).execute(invalid_json_call("calculator"), Tracer("run1", sink))
+    [span] = spans(sink).values()
+    assert span["status"] == "error"
+    assert span["end"]["error.type"] == "ToolArgumentsError"
+    assert span["end"][attr.TOOL_CALL_RESULT] == result.content
+    assert json.loads(span["start"][attr.TOOL_CALL_ARGUMENTS]) == {INVALID_ARGUMENTS_KEY: RAW_BAD_JSON}

@@ -25,6 +25,7 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 TraceOption = TraceSink | str | Path | bool | None
+_NO_SINK = NullSink()
 
 
 class Agent:
@@ -95,7 +96,8 @@ class Agent:
         history: Sequence[Message] = (),
         context: RunContext | None = None,
     ) -> RunResult:
-        """Run the agent on ``task`` (a user message, or messages to continue from).
+        """Run the agent on ``task``: a user message, or a conversation to continue
+        (its last message is the one to answer).
 
         ``history`` comes before the task, e.g. a conversation shared with
         other agents. ``context`` joins a run another component started (a
@@ -105,13 +107,17 @@ class Agent:
         kernel = self._kernel or default_kernel()
         run = context if context is not None else RunContext.create(self._tracer(), self.budget)
         tracer = run.tracer
-        messages = [Message("system", self.instructions), *history]
         if isinstance(task, str):
-            messages.append(Message("user", task))
-            task_text = task
+            new_messages = [Message("user", task)]
         else:
-            messages.extend(task)
-            task_text = task[-1].content or "" if task else ""
+            if not task:
+                raise ConfigError("run() needs a task: a string or a non-empty list of messages")
+            # A conversation to continue: its last message is what to answer,
+            # the rest is history (traced by whoever produced it).
+            history = [*history, *task[:-1]]
+            new_messages = [task[-1]]
+        task_text = new_messages[0].content or ""
+        messages = [Message("system", self.instructions), *history, *new_messages]
         root_attributes: dict[str, Any] = {
             attr.OPERATION: attr.OP_INVOKE_AGENT,
             attr.AGENT_NAME: self.name,
@@ -203,19 +209,16 @@ class Agent:
 
     def _tracer(self) -> Tracer:
         option = self._trace
-        capture = settings.capture_content()
-        if isinstance(option, bool) or option is None:
-            enabled = settings.tracing_enabled() if option is None else option
-            if not enabled:
-                return Tracer(new_run_id(), NullSink(), capture_content=False)
+        if option is False or (option is None and not settings.tracing_enabled()):
+            return Tracer(new_run_id(), _NO_SINK, capture_content=False)
+        sink: TraceSink
+        if option is None or option is True or isinstance(option, str | Path):
             from agorakit.trace.store import open_store
 
-            return Tracer(new_run_id(), open_store(settings.trace_db_path()), capture_content=capture)
-        if isinstance(option, str | Path):
-            from agorakit.trace.store import open_store
-
-            return Tracer(new_run_id(), open_store(option), capture_content=capture)
-        return Tracer(new_run_id(), option, capture_content=capture)
+            sink = open_store(settings.trace_db_path() if option is None or option is True else option)
+        else:
+            sink = option
+        return Tracer(new_run_id(), sink, capture_content=settings.capture_content())
 
     @staticmethod
     def _message_event(tracer: Tracer, message: Message) -> None:

@@ -34,34 +34,48 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks on errors (also accepted after the command).")
+    ] = False,
 ) -> None:
     """agorakit's command line."""
 
 
+def _split_debug(args: list[str]) -> tuple[list[str], bool]:
+    """Take ``--debug`` out of the arguments wherever it is (before a ``--``).
+
+    ``--debug`` is a root option, but the error line tells users to "rerun with
+    --debug", and they add it at the end: ``agora run "task" -m URI --debug``.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    kept = [arg for arg in args[:end] if arg != "--debug"]
+    return kept + args[end:], len(kept) < end
+
+
 def main() -> None:
-    """Entry point: errors become one clear line and a non-zero exit, unless --debug."""
-    import click
+    """Entry point: errors become one clear line and a non-zero exit, unless --debug.
+
+    Exit codes: 0 success; 1 an error (one ``error:`` line on stderr); 2 a usage
+    error (typer's usage message); 3 ``agora run`` ended without a final answer;
+    130 interrupted.
+    """
+    from rich.markup import escape
 
     from agorakit.core.errors import AgorakitError
 
-    debug = "--debug" in sys.argv[1:]
-    err = Console(stderr=True)
+    args, debug = _split_debug(sys.argv[1:])
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.exceptions.Abort:
-        err.print("[red]aborted[/red]")
-        sys.exit(130)
-    except click.ClickException as usage:
-        usage.show()
-        sys.exit(usage.exit_code)
+        # Standalone mode: typer itself prints usage errors (exit 2) and --help and turns
+        # typer.Exit into the exit code, whichever click it is built on (recent typer
+        # vendors its own, so `click.ClickException` would not catch its errors).
+        # Only exceptions raised by the commands reach the handlers below.
+        app(args=args, prog_name="agora")
     except AgorakitError as error:
         if debug:
             raise
-        hint = f"\n  [dim]→ {error.hint}[/dim]" if error.hint else ""
-        err.print(f"[bold red]error:[/bold red] {error.message}{hint}", highlight=False)
+        hint = f"  [dim]→ {escape(_one_line(error.hint))}[/dim]" if error.hint else ""
+        err.print(f"[bold red]error:[/bold red] {escape(_one_line(error.message))}{hint}")
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/red]")
@@ -69,8 +83,13 @@ def main() -> None:
     except Exception as error:
         if debug:
             raise
-        err.print(f"[bold red]error:[/bold red] {type(error).__name__}: {error}  [dim](rerun with --debug)[/dim]")
+        text = escape(_one_line(f"{type(error).__name__}: {error}"))
+        err.print(f"[bold red]error:[/bold red] {text}  [dim](rerun with --debug for the traceback)[/dim]")
         sys.exit(1)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

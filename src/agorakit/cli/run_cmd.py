@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from agorakit.core import settings
 
@@ -29,13 +30,24 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run one agent with the built-in tools (calculator, current_time) and print its answer."""
+    """Run one agent with the built-in tools (calculator, current_time) and print its answer.
+
+    Exit status:
+
+    0  the agent gave a final answer.
+
+    3  no final answer: all --max-steps used, a repeated tool call, or the --max-calls/--max-tokens budget spent.
+
+    1  an error, such as a bad model URI or an unreachable server (one line on stderr; --debug for the traceback).
+
+    2  a usage error.
+    """
     from agorakit.agents import Agent
     from agorakit.kernel import Budget, Kernel
     from agorakit.models import resolve_model
     from agorakit.tools import builtin_tools
 
-    console = Console()
+    console = Console(soft_wrap=True)  # long answers and ids are not hard-wrapped when piped
     backend = resolve_model(model or settings.default_model())
     preload = getattr(backend, "load", None)
     if callable(preload):
@@ -56,7 +68,7 @@ def run(
     if result.output is not None:
         console.print(result.output, markup=False, highlight=False)
     else:
-        console.print(f"[yellow]no final answer:[/yellow] {result.explanation}")
+        console.print(f"[yellow]no final answer:[/yellow] {escape(result.explanation)}", highlight=False)
     usage = result.usage
     console.print(
         f"[dim]{result.steps} step(s) · {usage.calls} model call(s) · {usage.input_tokens} in / "

@@ -12,6 +12,14 @@ from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
 
+INVALID_ARGUMENTS_KEY = "__invalid_json__"
+"""Reserved key of :attr:`ToolCall.arguments`: the model's arguments were not a JSON object.
+
+A backend that cannot parse a tool call's arguments keeps the call with
+``arguments={INVALID_ARGUMENTS_KEY: "<the raw text>"}``; the tool dispatcher
+answers such a call with an error observation instead of validating or running it.
+"""
+
 
 @dataclass(slots=True)
 class ToolCall:

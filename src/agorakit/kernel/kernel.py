@@ -83,40 +83,67 @@ class Kernel:
         timeout: float | None = None,
     ) -> AsyncIterator[StreamChunk]:
         """Stream one completion. Failures before the first chunk are retried like
-        :meth:`complete`; once text has been shown, a failure is raised as is."""
+        :meth:`complete`; once text has been shown, a failure is raised as is.
+
+        The timeout bounds the time spent waiting for the model in each attempt;
+        time the caller spends between chunks does not count, and the timeout
+        only ever interrupts the wait for the model, never the caller's code.
+        A caller that stops early (``break``) ends the span with
+        ``agorakit.stream.closed_early`` rather than as an error.
+        """
         run = run if run is not None else RunContext.create()
         run.check_budget()
         limit = timeout if timeout is not None else self.timeout
-        with run.tracer.span(f"chat {model.model_name}", self._span_attributes(model, request, agent)) as span:
-            span.set("agorakit.stream", True)
-            queue = self._queue(model)
+        # The span is opened without making it the current span: a generator that set a
+        # ContextVar across its ``yield`` would leak it into the caller between chunks (and
+        # after an early ``break``), and resetting it from the finaliser's context fails.
+        span = run.tracer.start_span(f"chat {model.model_name}", self._span_attributes(model, request, agent))
+        span.set("agorakit.stream", True)
+        queue = self._queue(model)
+        try:
             if queue is not None:
                 await queue.acquire()
             try:
                 attempt = 1
                 while True:
                     emitted = False
+                    remaining = limit  # this attempt's time left waiting for the model
+                    chunks = model.stream(request).__aiter__()
                     try:
-                        async with asyncio.timeout(limit):
-                            async for chunk in model.stream(request):
-                                if chunk.completion is not None:
-                                    self._account(model, chunk.completion, attempt, run, agent, span)
-                                emitted = True
-                                yield chunk
-                        return
-                    except TimeoutError as error:
-                        failure: BaseException = ModelTimeout(f"{model.uri} stream timed out after {limit}s")
-                        if emitted or not self.retry.should_retry(attempt, failure):
-                            raise failure from error
+                        while True:
+                            started = time.perf_counter()
+                            try:
+                                async with asyncio.timeout(remaining):
+                                    chunk = await anext(chunks)
+                            except StopAsyncIteration:
+                                return
+                            except TimeoutError as error:
+                                raise ModelTimeout(f"{model.uri} stream timed out after {limit}s") from error
+                            if remaining is not None:
+                                remaining -= time.perf_counter() - started
+                            if chunk.completion is not None:
+                                self._account(model, chunk.completion, attempt, run, agent, span)
+                            emitted = True
+                            yield chunk
                     except TransientModelError as error:
                         if emitted or not self.retry.should_retry(attempt, error):
                             raise
                         failure = error
+                    finally:
+                        await _aclose(chunks)
                     await self._before_retry(span, attempt, failure)
                     attempt += 1
             finally:
                 if queue is not None:
                     queue.release()
+        except GeneratorExit:
+            span.set("agorakit.stream.closed_early", True)
+            raise
+        except BaseException as error:
+            span.record_error(error)
+            raise
+        finally:
+            span.end()
 
     # -- internals -----------------------------------------------------------
 
@@ -228,6 +255,12 @@ class Kernel:
         return attributes
 
 
+async def _aclose(chunks: AsyncIterator[StreamChunk]) -> None:
+    """Close a backend's stream now (releasing its connection), not whenever it is collected."""
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 def _error(state: RetryCallState) -> BaseException | None:
     return state.outcome.exception() if state.outcome is not None else None
-

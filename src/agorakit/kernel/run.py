@@ -45,8 +45,8 @@ class RunContext:
     def record(self, usage: Usage, *, agent: str | None, model: str) -> None:
         self.usage.add(usage)
         if agent is not None:
-            self.usage_by_agent.setdefault(agent, Usage()).add(usage)
-        self.usage_by_model.setdefault(model, Usage()).add(usage)
+            _ledger(self.usage_by_agent, agent).add(usage)
+        _ledger(self.usage_by_model, model).add(usage)
 
     def check_budget(self) -> None:
         """Raise :class:`BudgetExceeded` if the next call would break a limit."""
@@ -72,3 +72,10 @@ class RunContext:
                 used=used.cost_usd,
                 allowed=budget.max_cost_usd,
             )
+
+
+def _ledger(book: dict[str, Usage], key: str) -> Usage:
+    entry = book.get(key)
+    if entry is None:
+        entry = book[key] = Usage()
+    return entry

@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agorakit.core.ids import new_call_id
-from agorakit.core.messages import Message, ToolCall
+from agorakit.core.messages import INVALID_ARGUMENTS_KEY, Message, ToolCall
 from agorakit.models.base import ToolSpec
 
-INVALID_JSON_KEY = "__invalid_json__"
-"""Reserved argument key: the call's arguments were not a JSON object; the value is the raw text."""
+INVALID_JSON_KEY = INVALID_ARGUMENTS_KEY
+"""Alias of :data:`agorakit.core.messages.INVALID_ARGUMENTS_KEY` (the call's arguments were not a
+JSON object; the value is the raw text)."""
 
 _ARGUMENT_KEYS = ("arguments", "parameters", "args", "input", "tool_input")
 _NAME_KEYS = ("name", "tool", "tool_name", "function")

@@ -10,6 +10,7 @@ the event loop stays free and a cancelled call stops within one token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -130,7 +131,10 @@ class LlamaCppModel:
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
         def emit(kind: str, value: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+            if cancelled.is_set():
+                return  # the caller has gone (cancelled or timed out); its loop may be closed
+            with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+                loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
 
         def work() -> None:
             try:

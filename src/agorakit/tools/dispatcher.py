@@ -4,6 +4,10 @@ Whatever happens (unknown tool, bad arguments, the tool raising, a timeout),
 :meth:`ToolDispatcher.execute` returns a :class:`ToolResult` whose ``content``
 is an observation the model can read and act on. Only cancellation (and
 ``BaseException`` such as ``KeyboardInterrupt``) propagates.
+
+A call whose arguments hold :data:`agorakit.core.messages.INVALID_ARGUMENTS_KEY`
+(a backend could not parse the model's arguments as JSON) is rejected before
+schema validation, with an observation quoting the start of the raw text.
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ from agorakit.core.errors import (
     ToolNotFound,
     ToolTimeout,
 )
-from agorakit.core.messages import Message, ToolCall, tool_result
+from agorakit.core.messages import INVALID_ARGUMENTS_KEY, Message, ToolCall, tool_result
 from agorakit.models.base import ToolSpec
 from agorakit.tools.tool import Tool
 from agorakit.trace import attributes as attr
 from agorakit.trace.tracer import Tracer
 
 DEFAULT_MAX_OUTPUT_CHARS = 20_000
+INVALID_ARGUMENTS_PREVIEW = 200
+"""How much of unparsable tool-call arguments the model is shown back."""
 
 
 @dataclass(slots=True)
@@ -161,6 +167,17 @@ class ToolDispatcher:
                     f"arguments must be a JSON object, got {type(arguments).__name__}"
                 )
             )
+        # Checked before the schema, so the model hears what really went wrong (not "missing
+        # argument; unexpected argument __invalid_json__") and no tool runs on arguments the
+        # model never managed to write, whatever its schema would accept.
+        if INVALID_ARGUMENTS_KEY in arguments:
+            raw = _preview(arguments[INVALID_ARGUMENTS_KEY], INVALID_ARGUMENTS_PREVIEW)
+            return self._failure(
+                ToolArgumentsError(
+                    f"Error: the arguments for tool {call.name!r} are not valid JSON: {raw}. "
+                    "Send the arguments as a JSON object."
+                )
+            )
         try:
             values = tool.validate(arguments)
         except ToolArgumentsError as error:
@@ -214,6 +231,11 @@ def serialize_output(value: Any) -> str:
 def _describe(error: BaseException) -> str:
     message = str(error)
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _preview(raw: Any, limit: int) -> str:
+    text = raw if isinstance(raw, str) else _arguments_json(raw)
+    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 def _error_type(error: ToolError | None) -> str | None:

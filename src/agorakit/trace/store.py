@@ -43,7 +43,7 @@ CREATE INDEX IF NOT EXISTS events_run ON events (run_id, ts_ns);
 """
 
 _STOP = object()
-_BATCH = 512
+LINGER_S = 0.05
 
 
 def _plain(value: Any) -> Any:
@@ -76,6 +76,7 @@ class TraceStore:
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
         self._closed = False
+        self._hurry = threading.Event()
         self.write_errors = 0
         connect(self.path).close()  # fail here, in the caller, if the path is unusable
         self._thread = threading.Thread(target=self._run, name=f"agorakit-trace:{self.path.name}", daemon=True)
@@ -93,14 +94,19 @@ class TraceStore:
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every record written so far is committed. True if it was."""
-        with self._drained:
-            return self._drained.wait_for(lambda: self._pending == 0, timeout=timeout)
+        self._hurry.set()
+        try:
+            with self._drained:
+                return self._drained.wait_for(lambda: self._pending == 0, timeout=timeout)
+        finally:
+            self._hurry.clear()
 
     def close(self) -> None:
         if self._closed:
             return
         self.flush(timeout=10.0)
         self._closed = True
+        self._hurry.set()
         self._queue.put(_STOP)
         self._thread.join(timeout=10.0)
         atexit.unregister(self.close)
@@ -114,8 +120,12 @@ class TraceStore:
                 first = self._queue.get()
                 if first is _STOP:
                     return
+                # Linger so one transaction carries many records: a commit per
+                # record would cost more than the turn that produced it.
+                if not self._hurry.is_set():
+                    self._hurry.wait(LINGER_S)
                 batch = [first]
-                while len(batch) < _BATCH:
+                while True:
                     try:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
@@ -135,43 +145,53 @@ class TraceStore:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, records: Iterable[Record]) -> None:
-        statements: list[tuple[str, tuple[Any, ...]]] = []
+        rows = _Rows()
         for record in records:
             try:
-                statement = _statement(record)
+                rows.add(record)
             except Exception:  # attributes that cannot be serialised: drop this record, not the batch
                 self.write_errors += 1
-                continue
-            if statement is not None:
-                statements.append(statement)
         with conn:
-            for sql, params in statements:
-                conn.execute(sql, params)
+            conn.executemany(_INSERT_SPAN, rows.spans())
+            conn.executemany(_END_SPAN, rows.ends)
+            conn.executemany(_INSERT_EVENT, rows.events)
 
 
-def _statement(record: Record) -> tuple[str, tuple[Any, ...]] | None:
-    """The SQL and parameters that store one record (attributes serialised here)."""
-    kind = record[0]
-    if kind == "event":
-        _, run_id, span_id, ts_ns, name, attrs = record
-        return (
-            "INSERT INTO events (run_id, span_id, ts_ns, name, attributes) VALUES (?, ?, ?, ?, ?)",
-            (run_id, span_id, ts_ns, name, _json(attrs)),
-        )
-    if kind == "span_start":
-        _, run_id, span_id, parent_id, name, start_ns, attrs = record
-        return (
-            "INSERT OR IGNORE INTO spans (span_id, run_id, parent_id, name, start_ns, attributes)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (span_id, run_id, parent_id, name, start_ns, _json(attrs)),
-        )
-    if kind == "span_end":
-        _, run_id, span_id, end_ns, status, attrs = record
-        return (
-            "UPDATE spans SET end_ns = ?, status = ?, attributes = ? WHERE span_id = ?",
-            (end_ns, status, _json(attrs), span_id),
-        )
-    return None
+_INSERT_SPAN = (
+    "INSERT OR REPLACE INTO spans (span_id, run_id, parent_id, name, start_ns, end_ns, status, attributes)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_END_SPAN = "UPDATE spans SET end_ns = ?, status = ?, attributes = ? WHERE span_id = ?"
+_INSERT_EVENT = "INSERT INTO events (run_id, span_id, ts_ns, name, attributes) VALUES (?, ?, ?, ?, ?)"
+
+
+class _Rows:
+    """The rows one batch writes. A span that starts and ends within the batch
+    becomes one finished row instead of an insert and an update."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, list[Any]] = {}
+        self.ends: list[tuple[Any, ...]] = []
+        self.events: list[tuple[Any, ...]] = []
+
+    def add(self, record: Record) -> None:
+        kind = record[0]
+        if kind == "event":
+            _, run_id, span_id, ts_ns, name, attrs = record
+            self.events.append((run_id, span_id, ts_ns, name, _json(attrs)))
+        elif kind == "span_start":
+            _, run_id, span_id, parent_id, name, start_ns, attrs = record
+            self.started[span_id] = [span_id, run_id, parent_id, name, start_ns, None, "open", attrs]
+        elif kind == "span_end":
+            _, run_id, span_id, end_ns, status, attrs = record
+            row = self.started.get(span_id)
+            if row is not None:
+                row[5:] = [end_ns, status, attrs]
+            else:
+                self.ends.append((end_ns, status, _json(attrs), span_id))
+
+    def spans(self) -> list[tuple[Any, ...]]:
+        return [(*row[:7], _json(row[7])) for row in self.started.values()]
 
 
 _stores: dict[Path, TraceStore] = {}

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, Protocol
 
 from agorakit.trace import attributes as attr
@@ -57,12 +55,18 @@ class MemorySink:
 
 
 class Span:
-    """An open span. Attributes set before :meth:`end` are stored with it."""
+    """An open span; also the context manager ``Tracer.span`` returns.
 
-    __slots__ = ("_tracer", "attributes", "name", "parent_id", "span_id", "start_ns", "status")
+    Attributes set before :meth:`end` are stored with it. Used in a ``with``
+    block it becomes the current span, and an exception escaping the block is
+    recorded on it.
+    """
+
+    __slots__ = ("_token", "_tracer", "attributes", "name", "parent_id", "span_id", "start_ns", "status")
 
     def __init__(self, tracer: Tracer, name: str, parent_id: str | None, attributes: dict[str, Any]) -> None:
         self._tracer = tracer
+        self._token: Token[Span | None] | None = None
         self.name = name
         self.span_id = f"{_random.getrandbits(64):016x}"
         self.parent_id = parent_id
@@ -70,11 +74,25 @@ class Span:
         self.attributes = attributes
         self.status = "ok"
 
+    def __enter__(self) -> Span:
+        self._token = _current_span.set(self)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        if error is not None:
+            self.record_error(error)
+        if self._token is not None:
+            _current_span.reset(self._token)
+            self._token = None
+        self.end()
+
     def set(self, key: str, value: Any) -> None:
         self.attributes[key] = value
 
     def event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
-        self._tracer.sink.write(("event", self._tracer.run_id, self.span_id, time.time_ns(), name, attributes or {}))
+        tracer = self._tracer
+        if tracer.enabled:
+            tracer.sink.write(("event", tracer.run_id, self.span_id, time.time_ns(), name, attributes or {}))
 
     def record_error(self, error: BaseException) -> None:
         self.status = "error"
@@ -83,51 +101,43 @@ class Span:
         self.event("exception", {"exception.type": type(error).__name__, "exception.message": str(error)[:2000]})
 
     def end(self) -> None:
-        self._tracer.sink.write(
+        tracer = self._tracer
+        if tracer.enabled:
             # A copy, as at start: the caller may keep setting keys while the writer serialises.
-            ("span_end", self._tracer.run_id, self.span_id, time.time_ns(), self.status, dict(self.attributes))
-        )
+            record = ("span_end", tracer.run_id, self.span_id, time.time_ns(), self.status, dict(self.attributes))
+            tracer.sink.write(record)
 
 
 class Tracer:
     """Creates the spans of one run and writes them to ``sink``."""
 
-    __slots__ = ("capture_content", "run_id", "sink")
+    __slots__ = ("capture_content", "enabled", "run_id", "sink")
 
     def __init__(self, run_id: str, sink: TraceSink | None = None, *, capture_content: bool = True) -> None:
         self.run_id = run_id
         self.sink: TraceSink = sink if sink is not None else NullSink()
         self.capture_content = capture_content
-
-    @property
-    def enabled(self) -> bool:
-        return not isinstance(self.sink, NullSink)
+        #: False when records go nowhere: spans then skip building records.
+        self.enabled = not isinstance(self.sink, NullSink)
 
     def start_span(self, name: str, attributes: dict[str, Any] | None = None, *, parent: Span | None = None) -> Span:
         parent = parent if parent is not None else _current_span.get()
         span = Span(self, name, parent.span_id if parent is not None else None, attributes or {})
-        # A copy: the writer thread serialises it while the span goes on adding keys.
-        self.sink.write(
-            ("span_start", self.run_id, span.span_id, span.parent_id, name, span.start_ns, dict(span.attributes))
-        )
+        if self.enabled:
+            # A copy: the writer thread serialises it while the span goes on adding keys.
+            self.sink.write(
+                ("span_start", self.run_id, span.span_id, span.parent_id, name, span.start_ns, dict(span.attributes))
+            )
         return span
 
-    @contextmanager
-    def span(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[Span]:
-        """Open a child of the current span; errors raised inside are recorded on it."""
-        span = self.start_span(name, attributes)
-        token = _current_span.set(span)
-        try:
-            yield span
-        except BaseException as error:
-            span.record_error(error)
-            raise
-        finally:
-            _current_span.reset(token)
-            span.end()
+    def span(self, name: str, attributes: dict[str, Any] | None = None) -> Span:
+        """A child of the current span, for ``with``: errors raised inside are recorded on it."""
+        return self.start_span(name, attributes)
 
     def event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
         """A point event on the current span (or on the run if none is open)."""
+        if not self.enabled:
+            return
         current = _current_span.get()
         span_id = current.span_id if current is not None else None
         self.sink.write(("event", self.run_id, span_id, time.time_ns(), name, attributes or {}))
