@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -63,21 +64,41 @@ def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def uri_for(base_url: str) -> str:
-    return f"openai:fake@{base_url}"
+_opened: list[Agent | OpenAIModel] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    """Close each test's HTTP clients on its own event loop (left open, they are collected
+    after the loop has closed, with ResourceWarnings and "Event loop is closed" errors)."""
+    yield
+    while _opened:
+        item = _opened.pop()
+        model = item if isinstance(item, OpenAIModel) else item.model
+        if isinstance(model, OpenAIModel):
+            await model.aclose()
+
+
+def model_at(base_url: str) -> OpenAIModel:
+    model = from_uri("fake", base_url)
+    _opened.append(model)
+    return model
 
 
 def make_agent(base_url: str, db: Path, *, kernel: Kernel | None = None, **kwargs: Any) -> Agent:
+    """An agent on ``openai:fake@BASE_URL`` (resolved by the agent itself) with the calculator."""
     kwargs.setdefault("tools", [calculator])
     kwargs.setdefault("max_steps", 5)
-    return Agent(
+    agent = Agent(
         "faulty",
-        uri_for(base_url),
+        f"openai:fake@{base_url}",
         "You are a test agent.",
         kernel=kernel or Kernel(retry=RetryPolicy(**FAST), timeout=10.0),
         trace=db,
         **kwargs,
     )
+    _opened.append(agent)
+    return agent
 
 
 def flushed_run(db: Path, run_id: str = "last") -> RunTrace:
@@ -276,7 +297,7 @@ async def test_a_stream_cut_before_any_text_is_retried(fault_server: FaultServer
     kernel = Kernel(retry=RetryPolicy(**FAST), timeout=10.0)
     run = _stream_run(db)
 
-    chunks = await _stream(kernel, from_uri("fake", fault_server.base_url), run)
+    chunks = await _stream(kernel, model_at(fault_server.base_url), run)
 
     assert fault_server.count == 2
     assert "".join(chunk.delta for chunk in chunks) == "whole answer"
@@ -302,7 +323,7 @@ async def test_a_stream_cut_after_text_was_shown_is_raised_not_retried(
     chunks: list[StreamChunk] = []
 
     with pytest.raises(StreamInterrupted):
-        await _stream(kernel, from_uri("fake", fault_server.base_url), run, chunks)
+        await _stream(kernel, model_at(fault_server.base_url), run, chunks)
 
     assert fault_server.count == 1  # a retry would show the user the text twice
     assert "".join(chunk.delta for chunk in chunks) == "Hello, this is cut"
@@ -324,7 +345,7 @@ async def test_a_stream_that_stalls_before_any_text_is_cut_by_the_timeout_and_re
     run = _stream_run(db)
 
     started = time.perf_counter()
-    chunks = await _stream(kernel, from_uri("fake", fault_server.base_url), run)
+    chunks = await _stream(kernel, model_at(fault_server.base_url), run)
     elapsed = time.perf_counter() - started
 
     assert fault_server.count == 2
@@ -350,7 +371,7 @@ async def test_a_slow_stream_consumer_is_never_cancelled_by_the_model_timeout(
     deltas: list[str] = []
 
     started = time.perf_counter()
-    async for chunk in kernel.stream(from_uri("fake", fault_server.base_url), ModelRequest([user("go")]), run=run):
+    async for chunk in kernel.stream(model_at(fault_server.base_url), ModelRequest([user("go")]), run=run):
         deltas.append(chunk.delta)
         await asyncio.sleep(0.1)  # the caller renders slowly: 1 s in all, twice the timeout
     elapsed = time.perf_counter() - started
@@ -365,7 +386,7 @@ async def test_a_stream_abandoned_early_leaks_no_span_and_is_closed(fault_server
     fault_server.script(completion("a long answer the caller stops reading early"))
     kernel = Kernel(retry=RetryPolicy(**FAST), timeout=10.0)
     run = _stream_run(db)
-    model = from_uri("fake", fault_server.base_url)
+    model = model_at(fault_server.base_url)
 
     async for chunk in kernel.stream(model, ModelRequest([user("go")]), run=run):
         # The kernel's chat span is not the caller's current span between chunks...

@@ -96,6 +96,7 @@ async def test_budget_ends_the_run_cleanly_and_is_traced() -> None:
     assert result.stop_reason == "budget_exceeded"
     assert isinstance(result.error, errors.BudgetExceeded)
     assert result.usage.calls == 1
+    assert result.steps == 1  # the step the budget refused is not counted
     assert any(r[0] == "event" and r[4] == "budget_exceeded" for r in sink.records)
     root_end = [r for r in sink.records if r[0] == "span_end"][-1]
     assert root_end[4] == "error"
@@ -135,8 +136,9 @@ async def test_trace_holds_the_run_tree_with_usage_matching_the_result() -> None
 async def test_a_model_failure_raises_and_the_trace_keeps_every_event() -> None:
     model = ScriptedModel([call("calculator", expression="1+1"), errors.ModelRequestError("rejected")])
     agent, sink = make_agent(model, kernel=Kernel(retry=RetryPolicy(max_attempts=1)))
-    with pytest.raises(errors.ModelRequestError, match="rejected"):
+    with pytest.raises(errors.ModelRequestError, match="rejected") as caught:
         await agent.run("1+1?")
+    assert caught.value.run_id == sink.records[0][1]  # the error names the traced run
     ends = [r for r in sink.records if r[0] == "span_end"]
     assert [r[4] for r in ends][-3:] == ["error", "error", "error"]  # chat, turn, run
     assert any(r[0] == "span_end" and r[5].get("gen_ai.tool.call.result") == "2" for r in sink.records)

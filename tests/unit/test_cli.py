@@ -325,7 +325,9 @@ def test_unreachable_server_is_one_error_line_after_retries() -> None:
     assert "Traceback" not in done.stdout + done.stderr
     [line] = done.stderr.splitlines()
     assert line.startswith("error: cannot reach http://127.0.0.1:9/v1: ")
-    assert line.endswith("  → is the server running and the base URL right? (`agora models` shows the default)")
+    assert "  → is the server running, and is the base URL (with its /v1) right?  (run " in line
+    run_id = line.rsplit("agora trace show ", 1)[1].rstrip(")")
+    assert len(run_id) == 26  # the failed run was traced and is named, so it can be inspected
     assert done.stdout == ""
 
     shown = agora("trace", "show", "last")
@@ -337,10 +339,12 @@ def test_unreachable_server_is_one_error_line_after_retries() -> None:
 def test_non_transient_model_error_is_one_error_line(tmp_path: Path) -> None:
     model = f"scripted:{script(tmp_path, [{'error': 'bad_request'}])}"
     done = agora("run", TASK, "--model", model)
-    assert_one_error_line(
-        done, "error: scripted bad request  → check the model name and the request; this error is not retried"
-    )
-    shown = agora("trace", "show", "last")
+    line = done.stderr.strip()
+    prefix = "error: scripted bad request  → check the model name and the request; this error is not retried"
+    assert line.startswith(prefix + "  (run ")
+    run_id = line.rsplit("agora trace show ", 1)[1].rstrip(")")
+    assert_one_error_line(done, f"{prefix}  (run {run_id}: agora trace show {run_id})")
+    shown = agora("trace", "show", run_id)
     assert "ModelRequestError: scripted bad request" in shown.stdout
     assert "retry" not in shown.stdout
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from agorakit.agents.result import RunResult, StopReason
 from agorakit.core import settings
-from agorakit.core.errors import BudgetExceeded, ConfigError
+from agorakit.core.errors import AgorakitError, BudgetExceeded, ConfigError
 from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message
 from agorakit.kernel import Budget, Kernel, RunContext, default_kernel
@@ -149,9 +149,11 @@ class Agent:
                     root.attributes[attr.ERROR_TYPE] = type(result.error).__name__
                     root.attributes[attr.ERROR_MESSAGE] = result.error.message
             return result
-        except BaseException:
+        except BaseException as error:
             # A failed run is exactly the one someone will want to inspect.
             tracer.flush(timeout=10.0)
+            if isinstance(error, AgorakitError) and error.run_id is None and tracer.enabled:
+                error.run_id = run.run_id
             raise
 
     async def _loop(self, model: ChatModel, kernel: Kernel, run: RunContext, messages: list[Message]) -> RunResult:
@@ -172,6 +174,7 @@ class Agent:
                 except BudgetExceeded as exceeded:
                     tracer.event("budget_exceeded", {"agorakit.budget.limit": exceeded.limit})
                     stop, error = "budget_exceeded", exceeded
+                    steps -= 1  # the refused step never ran
                     break
                 reply = completion.message
                 reply.name = self.name

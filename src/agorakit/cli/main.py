@@ -75,7 +75,8 @@ def main() -> None:
         if debug:
             raise
         hint = f"  [dim]→ {escape(_one_line(error.hint))}[/dim]" if error.hint else ""
-        err.print(f"[bold red]error:[/bold red] {escape(_one_line(error.message))}{hint}")
+        where = f"  [dim](run {error.run_id}: agora trace show {error.run_id})[/dim]" if error.run_id else ""
+        err.print(f"[bold red]error:[/bold red] {escape(_one_line(error.message))}{hint}{where}")
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/red]")

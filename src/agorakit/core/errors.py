@@ -16,6 +16,8 @@ class AgorakitError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint if hint is not None else self.default_hint
+        #: The traced run the error ended, when there was one (set by the agent).
+        self.run_id: str | None = None
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -94,7 +96,7 @@ class ModelTimeout(TransientModelError):
 
 
 class ModelConnectionError(TransientModelError):
-    default_hint = "is the server running and the base URL right? (`agora models` shows the default)"
+    default_hint = "is the server running, and is the base URL (with its /v1) right?"
 
 
 class StreamInterrupted(TransientModelError):

@@ -10,6 +10,7 @@ the event loop stays free and a cancelled call stops within one token.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -79,8 +80,20 @@ def load(path: Path, n_ctx: int = DEFAULT_CONTEXT) -> _Loaded:
 
             threads = max(1, os.cpu_count() or 1)
             llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False)
+            if not _loaded:
+                atexit.register(_close_all)
             _loaded[key] = _Loaded(llm, threading.Lock(), {})
         return _loaded[key]
+
+
+def _close_all() -> None:
+    # Free models while the interpreter is intact; Llama.__del__ at shutdown
+    # runs after llama_cpp's globals are gone and prints tracebacks.
+    with _loading:
+        for loaded in _loaded.values():
+            with contextlib.suppress(Exception):
+                loaded.llm.close()
+        _loaded.clear()
 
 
 class LlamaCppModel:
