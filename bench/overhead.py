@@ -20,17 +20,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from agorakit import Agent, ScriptedModel, call, tool
+from agorakit import Agent, call, tool
 from agorakit.core.messages import Message
 from agorakit.core.usage import Usage
 from agorakit.kernel import Kernel
-from agorakit.models.base import Completion, ModelRequest
+from agorakit.models.base import Completion, ModelRequest, StreamChunk
 from agorakit.trace.store import TraceStore
 from agorakit.trace.tracer import NullSink, Tracer, TraceSink
 
@@ -40,11 +40,30 @@ TOOL_STEPS = 200
 EVENTS = 100_000
 
 
+class InstantModel:
+    """A model that answers at once and keeps nothing: only the framework is timed.
+    (ScriptedModel records every request, which a long conversation makes O(n).)"""
+
+    provider = "scripted"
+    model_name = "instant"
+    uri = "scripted:instant"
+    queue_key = uri
+    hosted = False
+
+    def __init__(self, respond: Callable[[ModelRequest], Message]) -> None:
+        self.respond = respond
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        return Completion(self.respond(request), Usage(1, 10, 1), "stop", self.model_name)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
+        yield StreamChunk(completion=await self.complete(request))
+
+
 async def shared_conversation(sink: TraceSink | None) -> float:
     """Microseconds per turn: 4 agents, 400 turns, one growing conversation."""
     kernel = Kernel()
-    reply = Completion(Message("assistant", "noted"), Usage(1, 10, 1))
-    model = ScriptedModel(lambda request: replace(reply, message=Message("assistant", "noted")))
+    model = InstantModel(lambda request: Message("assistant", "noted"))
     agents = [Agent(f"agent{i}", model, "Discuss.", kernel=kernel, trace=sink or False) for i in range(4)]
     conversation: list[Message] = [Message("user", "Let us discuss.")]
     for i in range(40):  # warm-up
@@ -65,11 +84,16 @@ async def sequential_tools(sink: TraceSink | None) -> float:
         """Do nothing."""
         return "ok"
 
-    def respond(request: ModelRequest) -> object:
-        steps = sum(1 for m in request.messages if m.role == "tool")
-        return call("noop", i=steps) if steps < TOOL_STEPS else "done"
+    steps = 0
 
-    agent = Agent("worker", ScriptedModel(respond), tools=[noop], max_steps=TOOL_STEPS + 1, trace=sink or False)  # type: ignore[arg-type]
+    def respond(request: ModelRequest) -> Message:
+        nonlocal steps
+        steps += 1
+        if steps % (TOOL_STEPS + 1) == 0:
+            return Message("assistant", "done")
+        return Message("assistant", None, [call("noop", i=steps)])
+
+    agent = Agent("worker", InstantModel(respond), tools=[noop], max_steps=TOOL_STEPS + 1, trace=sink or False)
     await agent.run("warm up")
     started = time.perf_counter()
     result = await agent.run("go")

@@ -17,7 +17,7 @@ from agorakit.models.base import ChatModel, ModelRequest, Sampling, ToolChoice
 from agorakit.models.uri import resolve_model
 from agorakit.tools import Tool, ToolDispatcher, tool
 from agorakit.trace import attributes as attr
-from agorakit.trace.tracer import NullSink, Tracer, TraceSink
+from agorakit.trace.tracer import NullSink, Span, Tracer, TraceSink
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant. Use a tool when it helps you answer correctly; "
@@ -87,7 +87,18 @@ class Agent:
 
     def run_sync(self, task: str | Sequence[Message], **kwargs: Any) -> RunResult:
         """``run`` for scripts and notebooks without an event loop."""
-        return asyncio.run(self.run(task, **kwargs))
+
+        async def run_and_close() -> RunResult:
+            try:
+                return await self.run(task, **kwargs)
+            finally:
+                # The loop ends with this call: close the backend's connections
+                # on it rather than leave them to be collected on a dead loop.
+                close = getattr(self._model, "aclose", None)
+                if close is not None:
+                    await close()
+
+        return asyncio.run(run_and_close())
 
     async def run(
         self,
@@ -107,47 +118,37 @@ class Agent:
         kernel = self._kernel or default_kernel()
         run = context if context is not None else RunContext.create(self._tracer(), self.budget)
         tracer = run.tracer
+        system = Message("system", self.instructions)
         if isinstance(task, str):
-            new_messages = [Message("user", task)]
-        else:
-            if not task:
-                raise ConfigError("run() needs a task: a string or a non-empty list of messages")
+            messages = [system, *history, Message("user", task)]
+        elif task:
             # A conversation to continue: its last message is what to answer,
             # the rest is history (traced by whoever produced it).
-            history = [*history, *task[:-1]]
-            new_messages = [task[-1]]
-        task_text = new_messages[0].content or ""
-        messages = [Message("system", self.instructions), *history, *new_messages]
-        root_attributes: dict[str, Any] = {
-            attr.OPERATION: attr.OP_INVOKE_AGENT,
-            attr.AGENT_NAME: self.name,
-            attr.REQUEST_MODEL: model.model_name,
-            attr.PROVIDER: model.provider,
-            "agorakit.history_messages": len(history),
-        }
-        if tracer.capture_content:
-            root_attributes["agorakit.input"] = task_text
+            messages = [system, *history, *task]
+        else:
+            raise ConfigError("run() needs a task: a string or a non-empty list of messages")
+        history_length = len(messages) - 2
+        task_text = messages[-1].content or ""
+        root_attributes: dict[str, Any] | None = None
+        if tracer.enabled:
+            root_attributes = {
+                attr.OPERATION: attr.OP_INVOKE_AGENT,
+                attr.AGENT_NAME: self.name,
+                attr.REQUEST_MODEL: model.model_name,
+                attr.PROVIDER: model.provider,
+                "agorakit.history_messages": history_length,
+            }
+            if tracer.capture_content:
+                root_attributes["agorakit.input"] = task_text
         try:
             with tracer.span(f"invoke_agent {self.name}", root_attributes) as root:
-                # History was traced by whoever produced it; only what this run adds is recorded.
-                for message in (messages[0], *messages[1 + len(history) :]):
-                    self._message_event(tracer, message)
+                if tracer.enabled:
+                    # History was traced by whoever produced it; only what this run adds is recorded.
+                    self._message_event(tracer, system)
+                    self._message_event(tracer, messages[-1])
                 result = await self._loop(model, kernel, run, messages)
-                root.attributes.update(
-                    {
-                        attr.STOP_REASON: result.stop_reason,
-                        attr.INPUT_TOKENS: result.usage.input_tokens,
-                        attr.OUTPUT_TOKENS: result.usage.output_tokens,
-                        attr.COST_USD: result.usage.cost_usd,
-                        "agorakit.steps": result.steps,
-                    }
-                )
-                if tracer.capture_content and result.output is not None:
-                    root.attributes["agorakit.output"] = result.output
-                if result.error is not None:
-                    root.status = "error"
-                    root.attributes[attr.ERROR_TYPE] = type(result.error).__name__
-                    root.attributes[attr.ERROR_MESSAGE] = result.error.message
+                if tracer.enabled:
+                    _summarise(root, result, capture=tracer.capture_content)
             return result
         except BaseException as error:
             # A failed run is exactly the one someone will want to inspect.
@@ -231,3 +232,22 @@ class Agent:
         if tracer.capture_content:
             attributes["agorakit.message"] = message
         tracer.event(f"gen_ai.{message.role}.message", attributes)
+
+
+def _summarise(root: Span, result: RunResult, *, capture: bool) -> None:
+    """Put the run's outcome on its root span."""
+    root.attributes.update(
+        {
+            attr.STOP_REASON: result.stop_reason,
+            attr.INPUT_TOKENS: result.usage.input_tokens,
+            attr.OUTPUT_TOKENS: result.usage.output_tokens,
+            attr.COST_USD: result.usage.cost_usd,
+            "agorakit.steps": result.steps,
+        }
+    )
+    if capture and result.output is not None:
+        root.attributes["agorakit.output"] = result.output
+    if result.error is not None:
+        root.status = "error"
+        root.attributes[attr.ERROR_TYPE] = type(result.error).__name__
+        root.attributes[attr.ERROR_MESSAGE] = result.error.message

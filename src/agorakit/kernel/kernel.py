@@ -63,13 +63,22 @@ class Kernel:
         run = run if run is not None else RunContext.create()
         run.check_budget()
         limit = timeout if timeout is not None else self.timeout
-        with run.tracer.span(f"chat {model.model_name}", self._span_attributes(model, request, agent)) as span:
+        tracer = run.tracer
+        attributes = self._span_attributes(model, request, agent) if tracer.enabled else None
+        with tracer.span(f"chat {model.model_name}", attributes) as span:
             queue = self._queue(model)
-            if queue is None:
-                completion, attempts = await self._call_with_retries(model, request, limit, span)
-            else:
-                async with queue:
-                    completion, attempts = await self._call_with_retries(model, request, limit, span)
+            if queue is not None:
+                await queue.acquire()
+            try:
+                # The first attempt runs bare: tenacity's bookkeeping costs more
+                # than a whole turn with a fast model, and most calls succeed.
+                completion = await self._attempt(model, request, limit)
+                attempts = 1
+            except TransientModelError as error:
+                completion, attempts = await self._retry(model, request, limit, span, error)
+            finally:
+                if queue is not None:
+                    queue.release()
             self._account(model, completion, attempts, run, agent, span)
             return completion
 
@@ -169,17 +178,13 @@ class Kernel:
             completion.usage.latency_s = time.perf_counter() - started
         return completion
 
-    async def _call_with_retries(
-        self, model: ChatModel, request: ModelRequest, limit: float | None, span: Span
+    async def _retry(
+        self, model: ChatModel, request: ModelRequest, limit: float | None, span: Span, error: TransientModelError
     ) -> tuple[Completion, int]:
-        # The first attempt runs bare: tenacity's bookkeeping costs more than a
-        # whole turn with a fast model, and most calls succeed first time.
-        try:
-            return await self._attempt(model, request, limit), 1
-        except TransientModelError as error:
-            if not self.retry.should_retry(1, error):
-                raise
-            await self._before_retry(span, 1, error)
+        """Attempts 2 and on, after the first failed with ``error``."""
+        if not self.retry.should_retry(1, error):
+            raise error
+        await self._before_retry(span, 1, error)
 
         policy = self.retry
         retrying = AsyncRetrying(
@@ -224,6 +229,8 @@ class Kernel:
         usage.calls = 1
         usage.cost_usd = self.prices.cost(model.model_name, usage, hosted=model.hosted)
         run.record(usage, agent=agent, model=model.uri)
+        if not run.tracer.enabled:
+            return
         span.attributes.update(
             {
                 attr.INPUT_TOKENS: usage.input_tokens,

@@ -22,7 +22,6 @@ from agorakit.trace import attributes as attr
 Record = tuple[Any, ...]
 
 _current_span: ContextVar[Span | None] = ContextVar("agorakit_current_span", default=None)
-_random = random.Random()
 
 
 class TraceSink(Protocol):
@@ -68,7 +67,9 @@ class Span:
         self._tracer = tracer
         self._token: Token[Span | None] | None = None
         self.name = name
-        self.span_id = f"{_random.getrandbits(64):016x}"
+        # The module's generator: unlike a private Random(), it is reseeded
+        # after fork, so forked workers never repeat each other's ids.
+        self.span_id = f"{random.getrandbits(64):016x}"
         self.parent_id = parent_id
         self.start_ns = time.time_ns()
         self.attributes = attributes
@@ -108,10 +109,45 @@ class Span:
             tracer.sink.write(record)
 
 
+class _NoopSpan(Span):
+    """What a disabled tracer hands out: costs nothing, records nothing."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self._tracer = None  # type: ignore[assignment]
+        self._token = None
+        self.name = ""
+        self.span_id = "0" * 16
+        self.parent_id = None
+        self.start_ns = 0
+        self.attributes = {}
+        self.status = "ok"
+
+    def __enter__(self) -> Span:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        self.attributes.clear()  # shared by every span of the run; keep it empty
+
+    def set(self, key: str, value: Any) -> None:
+        return None
+
+    def event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
+        return None
+
+    def end(self) -> None:
+        self.attributes.clear()
+
+
+# One for every disabled tracer: it holds no state worth keeping apart.
+_NOOP_SPAN = _NoopSpan()
+
+
 class Tracer:
     """Creates the spans of one run and writes them to ``sink``."""
 
-    __slots__ = ("capture_content", "enabled", "run_id", "sink")
+    __slots__ = ("_noop", "capture_content", "enabled", "run_id", "sink")
 
     def __init__(self, run_id: str, sink: TraceSink | None = None, *, capture_content: bool = True) -> None:
         self.run_id = run_id
@@ -119,15 +155,17 @@ class Tracer:
         self.capture_content = capture_content
         #: False when records go nowhere: spans then skip building records.
         self.enabled = not isinstance(self.sink, NullSink)
+        self._noop = None if self.enabled else _NOOP_SPAN
 
     def start_span(self, name: str, attributes: dict[str, Any] | None = None, *, parent: Span | None = None) -> Span:
+        if self._noop is not None:
+            return self._noop
         parent = parent if parent is not None else _current_span.get()
         span = Span(self, name, parent.span_id if parent is not None else None, attributes or {})
-        if self.enabled:
-            # A copy: the writer thread serialises it while the span goes on adding keys.
-            self.sink.write(
-                ("span_start", self.run_id, span.span_id, span.parent_id, name, span.start_ns, dict(span.attributes))
-            )
+        # A copy: the writer thread serialises it while the span goes on adding keys.
+        self.sink.write(
+            ("span_start", self.run_id, span.span_id, span.parent_id, name, span.start_ns, dict(span.attributes))
+        )
         return span
 
     def span(self, name: str, attributes: dict[str, Any] | None = None) -> Span:
