@@ -30,7 +30,7 @@ from agorakit import Agent, call, tool
 from agorakit.core.messages import Message
 from agorakit.core.usage import Usage
 from agorakit.kernel import Kernel
-from agorakit.models.base import Completion, ModelRequest, StreamChunk
+from agorakit.models.base import Completion, ModelRequest, Sampling, StreamChunk
 from agorakit.trace.store import TraceStore
 from agorakit.trace.tracer import NullSink, Tracer, TraceSink
 
@@ -145,7 +145,7 @@ def events_per_second(path: Path) -> float:
 
 
 async def embedded_turn_ms() -> float:
-    agent = Agent("bench", "llamacpp:gemma-3-270m", "Answer briefly.", trace=False)
+    agent = Agent("bench", "llamacpp:gemma-3-270m", "Answer briefly.", trace=False, sampling=Sampling(max_tokens=64))
     await agent.run("Say hello.")  # load and warm up
     started = time.perf_counter()
     await agent.run("What is the capital of France?")

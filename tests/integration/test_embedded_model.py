@@ -81,7 +81,7 @@ async def test_agent_run_and_its_trace_agree(gemma: LlamaCppModel, tmp_path: Pat
     observation = result.messages[3]
     assert observation.role == "tool"
     assert observation.content == calculator.fn(**first.tool_calls[0].arguments)
-    assert result.stop_reason in {"final_answer", "max_steps"}
+    assert result.stop_reason == "final_answer"
     assert result.usage.calls == result.steps
 
     assert open_store(db).flush(timeout=10)
@@ -143,3 +143,34 @@ async def test_a_prompt_longer_than_the_context_window(model_cache: Path, tmp_pa
     chat = next(s for s in trace.spans if s.name.startswith("chat"))
     assert chat.status == "error"
     assert chat.attributes["error.type"] == "ContextWindowExceeded"
+
+
+async def test_a_tool_call_cut_off_by_max_tokens_is_a_clear_error(gemma: LlamaCppModel) -> None:
+    request = ModelRequest(
+        [Message("user", QUESTION)], tools=[calculator.spec], tool_choice="required", sampling=Sampling(max_tokens=3)
+    )
+    with pytest.raises(errors.ModelResponseError, match="reached max_tokens before finishing its tool call") as caught:
+        await gemma.complete(request)
+    assert "max_tokens" in caught.value.hint
+
+
+async def test_a_repeating_model_still_closes_its_json(gemma: LlamaCppModel) -> None:
+    # Strings without a maxLength get one in the grammar, so even a model that
+    # repeats itself inside an argument ends the call well before max_tokens.
+    from agorakit.tools import tool
+
+    @tool
+    def word_count(text: str) -> int:
+        """Count the words in a text."""
+        return len(text.split())
+
+    request = ModelRequest(
+        [Message("user", "How many words are in 'the quick brown fox'?")],
+        tools=[word_count.spec],
+        tool_choice="required",
+        sampling=Sampling(max_tokens=256),
+    )
+    completion = await gemma.complete(request)
+    (call,) = completion.message.tool_calls
+    assert call.name == "word_count"
+    assert len(call.arguments["text"]) <= 200

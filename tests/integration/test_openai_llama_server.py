@@ -27,7 +27,7 @@ import pytest
 from agorakit.core import errors
 from agorakit.core.messages import system, user
 from agorakit.models.base import ModelRequest, Sampling, ToolSpec
-from agorakit.models.json_tools import validate_call
+from agorakit.models.json_reply import validate_call
 from agorakit.models.openai_backend import OpenAIModel
 from agorakit.models.uri import resolve_model
 

@@ -63,6 +63,8 @@ async def test_loop_guard_stops_a_repeated_identical_call() -> None:
     assert result.stop_reason == "loop_detected"
     assert result.steps == 3
     assert runs == ["same", "same"]  # the third identical call is not run
+    # After the first repeat the model was told to answer; this one ignored it.
+    assert [r.tool_choice for r in model.requests] == ["auto", "auto", "none"]
     assert any(r[0] == "event" and r[4] == "loop_detected" for r in sink.records)
 
 
@@ -175,3 +177,19 @@ def test_bad_configuration_is_refused() -> None:
         Agent("a", ScriptedModel([]), max_steps=0)
     with pytest.raises(errors.InvalidModelURI):
         _ = Agent("a", "gpt-4").model
+
+
+async def test_after_a_repeated_call_the_next_step_must_answer() -> None:
+    model = ScriptedModel([call("calculator", expression="6*7"), call("calculator", expression="6*7"), "42"])
+    agent, _ = make_agent(model)
+    result = await agent.run("6 times 7?")
+    assert result.output == "42"
+    assert [r.tool_choice for r in model.requests] == ["auto", "auto", "none"]
+    assert [r.tools[0].name for r in model.requests] == ["calculator"] * 3  # still shown, not callable
+
+
+async def test_tool_first_requires_a_call_on_the_first_step_only() -> None:
+    model = ScriptedModel([call("calculator", expression="2+2"), "4"])
+    agent, _ = make_agent(model, tool_first=True)
+    assert (await agent.run("2+2?")).output == "4"
+    assert [r.tool_choice for r in model.requests] == ["required", "auto"]

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from agorakit.core.errors import ConfigError
 from agorakit.core.messages import INVALID_ARGUMENTS_KEY, Message, ToolCall
-from agorakit.models.json_tools import INVALID_JSON_KEY, parse_arguments
+from agorakit.models.json_reply import INVALID_JSON_KEY, parse_arguments
 from agorakit.tools import ToolDispatcher, ToolResult, calculator, tool
 from agorakit.tools.dispatcher import serialize_output
 from agorakit.trace import MemorySink, Tracer

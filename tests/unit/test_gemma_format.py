@@ -98,3 +98,23 @@ def test_parse_output() -> None:
     with pytest.raises(ModelResponseError, match="invalid JSON"):
         fmt.parse_output('{"tool": ', request)
     assert fmt.parse_output("  free text \n", ModelRequest([])).content == "free text"
+
+
+def test_tools_that_may_not_be_called_now_constrain_the_reply_to_an_answer() -> None:
+    request = ModelRequest([Message("user", "x")], tools=[CALC], tool_choice="none")
+    schema = fmt.output_schema(request)
+    assert schema == fmt.ANSWER_SCHEMA
+    prompt = fmt.format_prompt(request)
+    assert 'Reply with your final answer as JSON: {"answer": string}' in prompt
+    assert "Tools you can call" not in prompt
+    assert fmt.parse_output('{"answer": "12"}', request).content == "12"
+
+
+def test_strings_without_a_bound_get_one_and_raw_newlines_parse() -> None:
+    schema = fmt.output_schema(ModelRequest([], tools=[CALC], tool_choice="required"))
+    assert schema is not None
+    assert schema["properties"]["arguments"]["properties"]["expression"]["maxLength"] == fmt.MAX_STRING_CHARS
+    assert "maxLength" not in CALC.parameters["properties"]["expression"]  # the tool's own schema is untouched
+    raw_newline = '{"answer": "two\nlines"}'  # a real newline inside the JSON string
+    parsed = fmt.parse_output(raw_newline, ModelRequest([], tools=[CALC]))
+    assert parsed.content == "two\nlines"

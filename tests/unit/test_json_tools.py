@@ -13,16 +13,13 @@ from hypothesis import strategies as st
 
 from agorakit.core.messages import Message, ToolCall, assistant, system, tool_result, user
 from agorakit.models.base import ToolSpec
-from agorakit.models.json_tools import (
+from agorakit.models.json_prompt import prompt_messages, render_tool_calls, reply_schema, tool_instructions
+from agorakit.models.json_reply import (
     INVALID_JSON_KEY,
     arguments_text,
     extract_json,
     parse_arguments,
     parse_reply,
-    prompt_messages,
-    render_tool_calls,
-    reply_schema,
-    tool_instructions,
     validate_arguments,
     validate_call,
 )

@@ -14,8 +14,9 @@ import pytest
 from agorakit.core import errors
 from agorakit.core.messages import Message, ToolCall, assistant, system, tool_result, user
 from agorakit.models.base import ChatModel, Completion, ModelRequest, Sampling, StreamChunk, ToolSpec
-from agorakit.models.json_tools import INVALID_JSON_KEY
-from agorakit.models.openai_backend import NO_KEY, OPENAI_BASE_URL, OpenAIModel, from_uri, retry_after
+from agorakit.models.json_reply import INVALID_JSON_KEY
+from agorakit.models.openai_backend import NO_KEY, OPENAI_BASE_URL, OpenAIModel, from_uri
+from agorakit.models.openai_errors import retry_after
 from agorakit.models.uri import resolve_model
 from fault_server import (
     FaultServer,

@@ -35,7 +35,8 @@ class Agent:
     (concurrently) through the tool dispatcher and their results are shown to
     the model on the next step. The loop stops on a reply with no tool call
     (the final answer), after ``max_steps`` steps, or when one identical tool
-    call has been requested ``loop_limit`` times.
+    call has been requested ``loop_limit`` times. When a call repeats, the step
+    after it is asked for an answer (``tool_choice="none"``).
 
     ``tool_first=True`` makes the first step call a tool before the model may
     answer: small models (the embedded 270M one) otherwise answer from memory
@@ -161,6 +162,7 @@ class Agent:
         tracer = run.tracer
         specs = self._dispatcher.specs
         seen: dict[str, int] = {}
+        answer_now = False
         stop: StopReason = "max_steps"
         output: str | None = None
         error: BudgetExceeded | None = None
@@ -168,7 +170,10 @@ class Agent:
         while steps < self.max_steps:
             steps += 1
             with tracer.span(f"agent_turn {steps}", {attr.OPERATION: attr.OP_TURN, attr.STEP: steps}):
-                choice = ("required" if self.tool_first and steps == 1 else self.tool_choice) if specs else "none"
+                if not specs or answer_now:
+                    choice = "none"
+                else:
+                    choice = "required" if self.tool_first and steps == 1 else self.tool_choice
                 request = ModelRequest(messages, specs, choice, None, self.sampling)
                 try:
                     completion = await kernel.complete(model, request, run=run, agent=self.name)
@@ -184,10 +189,14 @@ class Agent:
                 if not reply.tool_calls:
                     stop, output = "final_answer", reply.content or ""
                     break
-                if self._repeats_too_often(reply, seen):
+                repeats = self._count_repeats(reply, seen)
+                if repeats >= self.loop_limit:
                     tracer.event("loop_detected", {attr.TOOL_NAME: reply.tool_calls[0].name})
                     stop = "loop_detected"
                     break
+                # A call the model already made: it has that result, so the next
+                # step must answer (small models otherwise copy their last call).
+                answer_now = repeats >= 2
                 for result in await self._dispatcher.execute_all(reply.tool_calls, tracer):
                     observation = result.to_message()
                     messages.append(observation)
@@ -203,13 +212,15 @@ class Agent:
             error=error,
         )
 
-    def _repeats_too_often(self, reply: Message, seen: dict[str, int]) -> bool:
-        repeated = False
+    @staticmethod
+    def _count_repeats(reply: Message, seen: dict[str, int]) -> int:
+        """Record the reply's calls; return how often its most repeated call has been made."""
+        most = 0
         for call in reply.tool_calls:
             signature = call.signature()
             seen[signature] = count = seen.get(signature, 0) + 1
-            repeated = repeated or count >= self.loop_limit
-        return repeated
+            most = max(most, count)
+        return most
 
     def _tracer(self) -> Tracer:
         option = self._trace

