@@ -174,3 +174,13 @@ async def test_a_repeating_model_still_closes_its_json(gemma: LlamaCppModel) -> 
     (call,) = completion.message.tool_calls
     assert call.name == "word_count"
     assert len(call.arguments["text"]) <= 200
+
+
+async def test_any_gguf_file_by_path(gemma: LlamaCppModel, tmp_path: Path) -> None:
+    copy = tmp_path / "my-model.gguf"
+    copy.symlink_to(gemma.path)
+    model = resolve_model(f"llamacpp:{copy}?n_ctx=512")
+    assert (model.uri, model.model_name) == (f"llamacpp:{copy}", str(copy))
+    completion = await model.complete(ModelRequest([Message("user", "Hello")], sampling=Sampling(max_tokens=4)))
+    assert completion.usage.output_tokens <= 4
+    assert completion.model == str(copy)
