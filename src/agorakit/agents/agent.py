@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from agorakit.agents.result import RunResult, StopReason
+from agorakit.agents.codeact import codeact_loop
+from agorakit.agents.events import message_event
+from agorakit.agents.react import react_loop
+from agorakit.agents.result import RunResult
 from agorakit.core import settings
-from agorakit.core.errors import AgorakitError, BudgetExceeded, ConfigError
+from agorakit.core.errors import AgorakitError, ConfigError
 from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message
 from agorakit.kernel import Budget, Kernel, RunContext, default_kernel
-from agorakit.models.base import ChatModel, ModelRequest, Sampling, ToolChoice
+from agorakit.models.base import ChatModel, Sampling, ToolChoice
 from agorakit.models.uri import resolve_model
 from agorakit.tools import Tool, ToolDispatcher, tool
 from agorakit.trace import attributes as attr
@@ -23,6 +26,9 @@ DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant. Use a tool when it helps you answer correctly; "
     "when you know the answer, reply with it directly."
 )
+
+if TYPE_CHECKING:
+    from agorakit.tools.sandbox import SandboxLimits
 
 TraceOption = TraceSink | str | Path | bool | None
 _NO_SINK = NullSink()
@@ -37,6 +43,9 @@ class Agent:
     (the final answer), after ``max_steps`` steps, or when one identical tool
     call has been requested ``loop_limit`` times. When a call repeats, the step
     after it is asked for an answer (``tool_choice="none"``).
+
+    ``strategy="codeact"`` makes Python code the action space instead: see
+    :mod:`agorakit.agents.codeact`.
 
     ``tool_first=True`` makes the first step call a tool before the model may
     answer: small models (the embedded 270M one) otherwise answer from memory
@@ -55,6 +64,8 @@ class Agent:
         sampling: Sampling | None = None,
         tool_choice: ToolChoice | str = "auto",
         tool_first: bool = False,
+        strategy: Literal["react", "codeact"] = "react",
+        sandbox_limits: SandboxLimits | None = None,
         tool_timeout: float = 30.0,
         kernel: Kernel | None = None,
         budget: Budget | None = None,
@@ -71,9 +82,13 @@ class Agent:
         self.sampling = sampling or Sampling()
         self.tool_choice = tool_choice
         self.tool_first = tool_first
+        if strategy not in ("react", "codeact"):
+            raise ConfigError(f"unknown strategy {strategy!r}", hint="use 'react' or 'codeact'")
+        self.strategy = strategy
+        self.sandbox_limits = sandbox_limits
         self.budget = budget
         self.tools = [t if isinstance(t, Tool) else tool(t) for t in tools]
-        self._dispatcher = ToolDispatcher(self.tools, default_timeout=tool_timeout)
+        self.dispatcher = ToolDispatcher(self.tools, default_timeout=tool_timeout)
         self._model_spec: str | ChatModel = model if model is not None else settings.default_model()
         self._model: ChatModel | None = None
         self._kernel = kernel
@@ -119,7 +134,7 @@ class Agent:
         kernel = self._kernel or default_kernel()
         run = context if context is not None else RunContext.create(self._tracer(), self.budget)
         tracer = run.tracer
-        system = Message("system", self.instructions)
+        system = Message("system", self._system_prompt(model))
         if isinstance(task, str):
             messages = [system, *history, Message("user", task)]
         elif task:
@@ -145,9 +160,10 @@ class Agent:
             with tracer.span(f"invoke_agent {self.name}", root_attributes) as root:
                 if tracer.enabled:
                     # History was traced by whoever produced it; only what this run adds is recorded.
-                    self._message_event(tracer, system)
-                    self._message_event(tracer, messages[-1])
-                result = await self._loop(model, kernel, run, messages)
+                    message_event(tracer, system)
+                    message_event(tracer, messages[-1])
+                loop = codeact_loop if self.strategy == "codeact" else react_loop
+                result = await loop(self, model, kernel, run, messages)
                 if tracer.enabled:
                     _summarise(root, result, capture=tracer.capture_content)
             return result
@@ -158,69 +174,13 @@ class Agent:
                 error.run_id = run.run_id
             raise
 
-    async def _loop(self, model: ChatModel, kernel: Kernel, run: RunContext, messages: list[Message]) -> RunResult:
-        tracer = run.tracer
-        specs = self._dispatcher.specs
-        seen: dict[str, int] = {}
-        answer_now = False
-        stop: StopReason = "max_steps"
-        output: str | None = None
-        error: BudgetExceeded | None = None
-        steps = 0
-        while steps < self.max_steps:
-            steps += 1
-            with tracer.span(f"agent_turn {steps}", {attr.OPERATION: attr.OP_TURN, attr.STEP: steps}):
-                if not specs or answer_now:
-                    choice = "none"
-                else:
-                    choice = "required" if self.tool_first and steps == 1 else self.tool_choice
-                request = ModelRequest(messages, specs, choice, None, self.sampling)
-                try:
-                    completion = await kernel.complete(model, request, run=run, agent=self.name)
-                except BudgetExceeded as exceeded:
-                    tracer.event("budget_exceeded", {"agorakit.budget.limit": exceeded.limit})
-                    stop, error = "budget_exceeded", exceeded
-                    steps -= 1  # the refused step never ran
-                    break
-                reply = completion.message
-                reply.name = self.name
-                messages.append(reply)
-                self._message_event(tracer, reply)
-                if not reply.tool_calls:
-                    stop, output = "final_answer", reply.content or ""
-                    break
-                repeats = self._count_repeats(reply, seen)
-                if repeats >= self.loop_limit:
-                    tracer.event("loop_detected", {attr.TOOL_NAME: reply.tool_calls[0].name})
-                    stop = "loop_detected"
-                    break
-                # A call the model already made: it has that result, so the next
-                # step must answer (small models otherwise copy their last call).
-                answer_now = repeats >= 2
-                for result in await self._dispatcher.execute_all(reply.tool_calls, tracer):
-                    observation = result.to_message()
-                    messages.append(observation)
-                    self._message_event(tracer, observation)
-        return RunResult(
-            output=output,
-            messages=messages,
-            usage=run.usage,
-            run_id=run.run_id,
-            stop_reason=stop,
-            steps=steps,
-            usage_by_agent=run.usage_by_agent,
-            error=error,
-        )
+    def _system_prompt(self, model: ChatModel) -> str:
+        if self.strategy != "codeact":
+            return self.instructions
+        from agorakit.agents import codeact
 
-    @staticmethod
-    def _count_repeats(reply: Message, seen: dict[str, int]) -> int:
-        """Record the reply's calls; return how often its most repeated call has been made."""
-        most = 0
-        for call in reply.tool_calls:
-            signature = call.signature()
-            seen[signature] = count = seen.get(signature, 0) + 1
-            most = max(most, count)
-        return most
+        how = codeact.instructions(self.dispatcher.specs, json_actions=codeact.uses_json_actions(model))
+        return f"{self.instructions}\n\n{how}"
 
     def _tracer(self) -> Tracer:
         option = self._trace
@@ -234,15 +194,6 @@ class Agent:
         else:
             sink = option
         return Tracer(new_run_id(), sink, capture_content=settings.capture_content())
-
-    @staticmethod
-    def _message_event(tracer: Tracer, message: Message) -> None:
-        if not tracer.enabled:
-            return
-        attributes: dict[str, Any] = {"agorakit.author": message.name} if message.name else {}
-        if tracer.capture_content:
-            attributes["agorakit.message"] = message
-        tracer.event(f"gen_ai.{message.role}.message", attributes)
 
 
 def _summarise(root: Span, result: RunResult, *, capture: bool) -> None:

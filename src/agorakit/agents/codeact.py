@@ -1,0 +1,199 @@
+"""CodeAct: Python code as the action space (Wang et al., "Executable Code
+Actions Elicit Better LLM Agents", ICML 2024).
+
+Each step the model either writes a block of Python, which runs in the run's
+sandbox (one persistent interpreter, so variables carry over), or gives its
+final answer. The block's output and errors come back as the observation, so
+the model can debug itself. The agent's tools are plain functions inside the
+sandbox that call back to the host's tool dispatcher, so every call made from
+code passes the same policy check as a native tool call.
+
+As in the paper, an answer without code ends the episode. Where agorakit
+differs: the embedded model is grammar-constrained to a JSON action
+(``{"code": ...}`` or ``{"answer": ...}``), because a 270M base model cannot be
+relied on to close a markdown fence; other models write a fenced block.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any, Literal
+
+from agorakit.agents.events import message_event
+from agorakit.agents.result import RunResult, StopReason
+from agorakit.core.errors import BudgetExceeded
+from agorakit.core.messages import Message
+from agorakit.kernel import Kernel, RunContext
+from agorakit.models.base import ChatModel, ModelRequest, ToolSpec
+from agorakit.trace import attributes as attr
+
+if TYPE_CHECKING:
+    from agorakit.agents.agent import Agent
+    from agorakit.tools.sandbox import ExecResult
+
+OP_EXECUTE_CODE = "execute_code"
+MAX_CODE_CHARS = 2000
+MAX_OBSERVATION_CHARS = 4000
+
+ACTION_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {"code": {"type": "string", "maxLength": MAX_CODE_CHARS}},
+            "required": ["code"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"answer": {"type": "string", "maxLength": 500}},
+            "required": ["answer"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+_FINAL = re.compile(r"^\s*final answer\s*:\s*", re.IGNORECASE)
+
+
+def uses_json_actions(model: ChatModel) -> bool:
+    """The embedded backend gets grammar-constrained JSON actions."""
+    return model.provider == "llamacpp"
+
+
+def _signature(spec: ToolSpec) -> str:
+    properties = spec.parameters.get("properties", {})
+    arguments = ", ".join(f"{name}: {prop.get('type', 'value')}" for name, prop in properties.items())
+    return f"{spec.name}({arguments})"
+
+
+def instructions(tools: list[ToolSpec], *, json_actions: bool) -> str:
+    """How to act: what the sandbox offers and how to write an action."""
+    lines = [
+        "You act by writing Python code, which is run for you. Variables persist between your code blocks.",
+        "Use print() to see values: the output and any error of each block is shown to you.",
+    ]
+    if tools:
+        lines.append("These functions are available in your code (each returns a string):")
+        lines += [f"- {_signature(spec)}: {spec.description.strip().splitlines()[0]}" for spec in tools]
+    if json_actions:
+        lines.append('To run code, reply with JSON: {"code": "<python code>"}')
+        lines.append('When you know the final answer, reply with JSON: {"answer": "<final answer>"}')
+    else:
+        lines.append("To run code, reply with one block:\n```python\n<python code>\n```")
+        lines.append("When you know the final answer, reply with: Final answer: <answer>")
+    return "\n".join(lines)
+
+
+def parse_action(text: str, *, json_actions: bool) -> tuple[Literal["code", "answer"], str]:
+    """What the model wants to do: run ``code`` or give its ``answer``."""
+    if json_actions:
+        try:
+            data = json.loads(text, strict=False)
+        except json.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("code"), str):
+            return "code", data["code"]
+        if isinstance(data, dict) and "answer" in data:
+            return "answer", str(data["answer"])
+    match = _FENCE.search(text)
+    if match:
+        return "code", match.group(1).strip()
+    return "answer", _FINAL.sub("", text.strip(), count=1)
+
+
+def observation_text(result: ExecResult) -> str:
+    """The block's outcome as the model reads it."""
+    parts: list[str] = []
+    if result.stdout:
+        parts.append(result.stdout.rstrip())
+    if result.stderr:
+        parts.append("stderr:\n" + result.stderr.rstrip())
+    if result.error:
+        parts.append("Error:\n" + result.error.rstrip())
+    if result.limit_hit:
+        parts.append(f"The code was stopped: it hit the sandbox's {result.limit_hit.replace('_', ' ')} limit.")
+    text = "\n".join(parts) if parts else "(no output)"
+    if len(text) > MAX_OBSERVATION_CHARS:
+        text = text[:MAX_OBSERVATION_CHARS] + f"\n...[{len(text) - MAX_OBSERVATION_CHARS} more characters]"
+    return "Observation:\n" + text
+
+
+async def codeact_loop(
+    agent: Agent, model: ChatModel, kernel: Kernel, run: RunContext, messages: list[Message]
+) -> RunResult:
+    """Write code, run it, read the output; until an answer, ``max_steps``, a
+    repeated block (``loop_limit``), the budget, or a policy stops the run."""
+    from agorakit.tools.sandbox import Sandbox
+
+    tracer = run.tracer
+    json_actions = uses_json_actions(model)
+    schema = ACTION_SCHEMA if json_actions else None
+    seen: dict[str, int] = {}
+    stop: StopReason = "max_steps"
+    output: str | None = None
+    error: BudgetExceeded | None = None
+    steps = 0
+    async with Sandbox(limits=agent.sandbox_limits, tools=agent.dispatcher, tracer=tracer) as sandbox:
+        while steps < agent.max_steps:
+            steps += 1
+            with tracer.span(f"agent_turn {steps}", {attr.OPERATION: attr.OP_TURN, attr.STEP: steps}):
+                request = ModelRequest(messages, [], "none", schema, agent.sampling)
+                try:
+                    completion = await kernel.complete(model, request, run=run, agent=agent.name)
+                except BudgetExceeded as exceeded:
+                    tracer.event("budget_exceeded", {"agorakit.budget.limit": exceeded.limit})
+                    stop, error = "budget_exceeded", exceeded
+                    steps -= 1
+                    break
+                reply = completion.message
+                reply.name = agent.name
+                messages.append(reply)
+                message_event(tracer, reply)
+                kind, text = parse_action(reply.content or "", json_actions=json_actions)
+                if kind == "answer":
+                    stop, output = "final_answer", text
+                    break
+                seen[text] = seen.get(text, 0) + 1
+                if seen[text] >= agent.loop_limit:
+                    tracer.event("loop_detected", {"agorakit.code": text[:500]})
+                    stop = "loop_detected"
+                    break
+                observation = await _execute(sandbox, text, tracer)
+                messages.append(observation)
+                message_event(tracer, observation)
+    return RunResult(
+        output=output,
+        messages=messages,
+        usage=run.usage,
+        run_id=run.run_id,
+        stop_reason=stop,
+        steps=steps,
+        usage_by_agent=run.usage_by_agent,
+        error=error,
+    )
+
+
+async def _execute(sandbox: Any, code: str, tracer: Any) -> Message:
+    attributes: dict[str, Any] | None = None
+    if tracer.enabled:
+        attributes = {attr.OPERATION: OP_EXECUTE_CODE}
+        if tracer.capture_content:
+            attributes["agorakit.code"] = code
+    with tracer.span(OP_EXECUTE_CODE, attributes) as span:
+        result = await sandbox.exec(code)
+        if tracer.enabled:
+            span.attributes.update(
+                {
+                    "agorakit.code.exit_status": result.exit_status,
+                    "agorakit.code.limit_hit": result.limit_hit,
+                    "agorakit.code.duration_s": round(result.duration_s, 6),
+                }
+            )
+            if result.error or result.limit_hit:
+                span.status = "error"
+                span.attributes[attr.ERROR_TYPE] = "CodeError" if result.error else "LimitExceeded"
+            if tracer.capture_content:
+                span.attributes["agorakit.code.output"] = (result.stdout + result.stderr)[:MAX_OBSERVATION_CHARS]
+    return Message("user", observation_text(result), name="sandbox")

@@ -1,0 +1,89 @@
+"""The ReAct loop on native tool calls (the default strategy)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agorakit.agents.events import message_event
+from agorakit.agents.result import RunResult, StopReason
+from agorakit.core.errors import BudgetExceeded
+from agorakit.core.messages import Message
+from agorakit.kernel import Kernel, RunContext
+from agorakit.models.base import ChatModel, ModelRequest
+from agorakit.trace import attributes as attr
+
+if TYPE_CHECKING:
+    from agorakit.agents.agent import Agent
+
+
+async def react_loop(
+    agent: Agent, model: ChatModel, kernel: Kernel, run: RunContext, messages: list[Message]
+) -> RunResult:
+    """Call the model; run the tool calls in its reply; show it the results; repeat.
+
+    Stops on a reply with no tool call (the final answer), after
+    ``max_steps``, when one identical call has been requested ``loop_limit``
+    times, when the budget is spent, or when a policy stops the run.
+    """
+    tracer = run.tracer
+    specs = agent.dispatcher.specs
+    seen: dict[str, int] = {}
+    answer_now = False
+    stop: StopReason = "max_steps"
+    output: str | None = None
+    error: BudgetExceeded | None = None
+    steps = 0
+    while steps < agent.max_steps:
+        steps += 1
+        with tracer.span(f"agent_turn {steps}", {attr.OPERATION: attr.OP_TURN, attr.STEP: steps}):
+            if not specs or answer_now:
+                choice = "none"
+            else:
+                choice = "required" if agent.tool_first and steps == 1 else agent.tool_choice
+            request = ModelRequest(messages, specs, choice, None, agent.sampling)
+            try:
+                completion = await kernel.complete(model, request, run=run, agent=agent.name)
+            except BudgetExceeded as exceeded:
+                tracer.event("budget_exceeded", {"agorakit.budget.limit": exceeded.limit})
+                stop, error = "budget_exceeded", exceeded
+                steps -= 1  # the refused step never ran
+                break
+            reply = completion.message
+            reply.name = agent.name
+            messages.append(reply)
+            message_event(tracer, reply)
+            if not reply.tool_calls:
+                stop, output = "final_answer", reply.content or ""
+                break
+            repeats = count_repeats(reply, seen)
+            if repeats >= agent.loop_limit:
+                tracer.event("loop_detected", {attr.TOOL_NAME: reply.tool_calls[0].name})
+                stop = "loop_detected"
+                break
+            # A call the model already made: it has that result, so the next
+            # step must answer (small models otherwise copy their last call).
+            answer_now = repeats >= 2
+            for result in await agent.dispatcher.execute_all(reply.tool_calls, tracer):
+                observation = result.to_message()
+                messages.append(observation)
+                message_event(tracer, observation)
+    return RunResult(
+        output=output,
+        messages=messages,
+        usage=run.usage,
+        run_id=run.run_id,
+        stop_reason=stop,
+        steps=steps,
+        usage_by_agent=run.usage_by_agent,
+        error=error,
+    )
+
+
+def count_repeats(reply: Message, seen: dict[str, int]) -> int:
+        """Record the reply's calls; return how often its most repeated call has been made."""
+        most = 0
+        for call in reply.tool_calls:
+            signature = call.signature()
+            seen[signature] = count = seen.get(signature, 0) + 1
+            most = max(most, count)
+        return most
