@@ -193,3 +193,48 @@ async def test_tool_first_requires_a_call_on_the_first_step_only() -> None:
     agent, _ = make_agent(model, tool_first=True)
     assert (await agent.run("2+2?")).output == "4"
     assert [r.tool_choice for r in model.requests] == ["required", "auto"]
+
+
+POLICY = """
+version: 1
+fallback: error
+tools:
+  calculator:
+    - effect: allow
+      when: {expression: {maxLength: 10}}
+"""
+
+
+async def test_a_denied_call_is_an_observation_and_the_run_goes_on() -> None:
+    from agorakit.policy import Policy
+
+    too_long = call("calculator", expression="1 + 2 + 3 + 4 + 5")  # over the policy's maxLength
+    model = ScriptedModel([too_long, call("calculator", expression="1+2"), "3"])
+    agent, sink = make_agent(model, policy=Policy.load(POLICY))
+    result = await agent.run("add")
+    observations = [m.content or "" for m in result.messages if m.role == "tool"]
+    assert observations[0].startswith("Error: policy denied calculator")
+    assert observations[1] == "3"
+    decisions = [r[5] for r in sink.records if r[0] == "event" and r[4] == "policy.decision"]
+    assert [d["agorakit.policy.allowed"] for d in decisions] == [False, True]
+
+
+async def test_a_stop_fallback_ends_the_run_with_its_reason() -> None:
+    from agorakit.policy import Policy, PolicyStopped
+
+    stop_policy = Policy.load(POLICY.replace("fallback: error", "fallback: stop"))
+    model = ScriptedModel([call("calculator", expression="1 + 2 + 3 + 4 + 5"), "never"])
+    agent, _ = make_agent(model, policy=stop_policy)
+    result = await agent.run("add")
+    assert result.stop_reason == "policy_stopped"
+    assert isinstance(result.error, PolicyStopped)
+    assert result.output is None
+    assert len(model.requests) == 1
+    assert "stops the run" in result.explanation
+
+
+async def test_no_policy_is_said_once_per_run() -> None:
+    model = ScriptedModel([call("calculator", expression="1"), call("calculator", expression="2"), "done"])
+    agent, sink = make_agent(model)
+    await agent.run("go")
+    assert sum(1 for r in sink.records if r[0] == "event" and r[4] == "policy.none") == 1

@@ -221,3 +221,27 @@ def test_stored_text_is_never_read_as_markup(tmp_path: Path) -> None:
     shown = invoke("show", "markup", "--content", "--db", str(tmp_path / "t.db"))
     assert shown.exit_code == 0, shown.output
     assert "invoke_agent [x]" in shown.output and "[link=http://a]hi[/link]" in shown.output
+
+
+def test_policy_events_read_as_words() -> None:
+    from agorakit.cli.render import event_line
+    from agorakit.trace.records import EventRecord
+
+    def event(name: str, **attributes: object) -> str:
+        return event_line(EventRecord(1, "r", "s", 0, name, dict(attributes))).plain
+
+    denied = event(
+        "policy.decision",
+        **{
+            "gen_ai.tool.name": "send_money",
+            "agorakit.policy.allowed": False,
+            "agorakit.policy.reason": "tool not in policy",
+            "agorakit.policy.fallback": "stop",
+        },
+    )
+    assert denied == "⚖ policy: deny send_money (tool not in policy)  fallback=stop"
+    allowed = event("policy.decision", **{"gen_ai.tool.name": "calc", "agorakit.policy.allowed": True})
+    assert allowed == "⚖ policy: allow calc"
+    approval = event("policy.approval", **{"gen_ai.tool.name": "pay", "agorakit.policy.approved": True})
+    assert approval == "⚖ policy: pay approved by a human"
+    assert event("policy.none") == "⚖ policy: none configured, every tool call is allowed"

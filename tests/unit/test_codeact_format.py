@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import jsonschema
 import pytest
 
 from agorakit.agents import codeact
 from agorakit.tools import calculator
+from agorakit.tools.sandbox import ExecResult
 
 
 def test_instructions_list_tools_as_functions_and_the_action_format() -> None:
     text = codeact.instructions([calculator.spec], json_actions=True)
     assert "- calculator(expression: string): Evaluate an arithmetic expression." in text
-    assert '{"code": "<python code>"}' in text
-    assert '{"answer": "<final answer>"}' in text
+    assert '  {"code": "print(calculator(\\"...\\"))"}' in text
+    assert '{"code": string}' in text
+    assert '{"answer": string}' in text
     fenced = codeact.instructions([calculator.spec], json_actions=False)
-    assert "```python\n<python code>\n```" in fenced
+    assert '  for example: print(calculator("..."))' in fenced
+    assert "```python\n# your code\n```" in fenced
     assert "Final answer: <answer>" in fenced
 
 
@@ -59,18 +61,30 @@ def test_the_action_schema_admits_code_or_answer_only() -> None:
     assert json.dumps(schema)  # serialisable for the grammar
 
 
-def result(**overrides: object) -> SimpleNamespace:
-    fields: dict[str, object] = {"stdout": "", "stderr": "", "error": None, "limit_hit": None}
+def result(**overrides: object) -> ExecResult:
+    fields: dict[str, object] = {
+        "stdout": "",
+        "stderr": "",
+        "exit_status": 0,
+        "error": None,
+        "limit_hit": None,
+        "duration_s": 0.01,
+        "cpu_s": 0.01,
+        "max_rss_mb": 10.0,
+    }
     fields.update(overrides)
-    return SimpleNamespace(**fields)
+    return ExecResult(**fields)  # type: ignore[arg-type]
 
 
 def test_observation_text() -> None:
-    assert codeact.observation_text(result(stdout="391\n")) == "Observation:\n391"  # type: ignore[arg-type]
-    assert codeact.observation_text(result()) == "Observation:\n(no output)"  # type: ignore[arg-type]
-    failed = codeact.observation_text(result(error="NameError: name 'y' is not defined"))  # type: ignore[arg-type]
-    assert failed == "Observation:\nError:\nNameError: name 'y' is not defined"
-    stopped = codeact.observation_text(result(stdout="a", limit_hit="wall_time"))  # type: ignore[arg-type]
+    assert codeact.observation_text(result(stdout="391\n")) == "The code printed: 391"
+    assert codeact.observation_text(result()) == "The code ran and printed nothing."
+    failed = codeact.observation_text(result(error="NameError: name 'y' is not defined", exit_status=1))
+    assert failed == "The code failed:\nNameError: name 'y' is not defined"
+    stopped = codeact.observation_text(result(stdout="a", limit_hit="wall_time", exit_status=-9, restarted=True))
+    assert stopped.startswith("The code failed:\na\n")
     assert stopped.endswith("The code was stopped: it hit the sandbox's wall time limit.")
-    flood = codeact.observation_text(result(stdout="x" * 10_000))  # type: ignore[arg-type]
+    cut = codeact.observation_text(result(stdout="x" * 100, limit_hit="output"))
+    assert cut.endswith("(The output was cut at the sandbox's output limit.)")
+    flood = codeact.observation_text(result(stdout="x" * 10_000))
     assert flood.endswith("...[6000 more characters]")

@@ -18,6 +18,7 @@ from agorakit.core.messages import Message
 from agorakit.kernel import Budget, Kernel, RunContext, default_kernel
 from agorakit.models.base import ChatModel, Sampling, ToolChoice
 from agorakit.models.uri import resolve_model
+from agorakit.policy import Policy, PolicyGate
 from agorakit.tools import Tool, ToolDispatcher, tool
 from agorakit.trace import attributes as attr
 from agorakit.trace.tracer import NullSink, Span, Tracer, TraceSink
@@ -47,6 +48,10 @@ class Agent:
     ``strategy="codeact"`` makes Python code the action space instead: see
     :mod:`agorakit.agents.codeact`.
 
+    ``policy`` (a :class:`~agorakit.policy.Policy`, a gate with an approver, or
+    a policy file's path) is checked before every tool call, whoever makes it;
+    none means every call is allowed, said once per run in the trace.
+
     ``tool_first=True`` makes the first step call a tool before the model may
     answer: small models (the embedded 270M one) otherwise answer from memory
     even when a tool is the right move.
@@ -67,6 +72,7 @@ class Agent:
         strategy: Literal["react", "codeact"] = "react",
         sandbox_limits: SandboxLimits | None = None,
         tool_timeout: float = 30.0,
+        policy: Policy | PolicyGate | str | Path | None = None,
         kernel: Kernel | None = None,
         budget: Budget | None = None,
         trace: TraceOption = None,
@@ -88,7 +94,9 @@ class Agent:
         self.sandbox_limits = sandbox_limits
         self.budget = budget
         self.tools = [t if isinstance(t, Tool) else tool(t) for t in tools]
-        self.dispatcher = ToolDispatcher(self.tools, default_timeout=tool_timeout)
+        if isinstance(policy, str | Path):
+            policy = Policy.load(policy, known_tools=[t.name for t in self.tools])
+        self.dispatcher = ToolDispatcher(self.tools, default_timeout=tool_timeout, policy=policy)
         self._model_spec: str | ChatModel = model if model is not None else settings.default_model()
         self._model: ChatModel | None = None
         self._kernel = kernel

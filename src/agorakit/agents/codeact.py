@@ -22,20 +22,27 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agorakit.agents.events import message_event
 from agorakit.agents.result import RunResult, StopReason
-from agorakit.core.errors import BudgetExceeded
+from agorakit.core.errors import AgorakitError, BudgetExceeded
 from agorakit.core.messages import Message
 from agorakit.kernel import Kernel, RunContext
 from agorakit.models.base import ChatModel, ModelRequest, ToolSpec
+from agorakit.policy.errors import PolicyStopped
 from agorakit.trace import attributes as attr
 
 if TYPE_CHECKING:
     from agorakit.agents.agent import Agent
-    from agorakit.tools.sandbox import ExecResult
+    from agorakit.tools.sandbox import ExecResult, Sandbox
 
-OP_EXECUTE_CODE = "execute_code"
-MAX_CODE_CHARS = 2000
+MAX_CODE_CHARS = 1000  # llama.cpp refuses grammars with much longer bounded strings
 MAX_OBSERVATION_CHARS = 4000
 
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    # Short enough that a model repeating digits still closes the JSON before max_tokens.
+    "properties": {"answer": {"type": "string", "maxLength": 200}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
 ACTION_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {
@@ -44,12 +51,7 @@ ACTION_SCHEMA: dict[str, Any] = {
             "required": ["code"],
             "additionalProperties": False,
         },
-        {
-            "type": "object",
-            "properties": {"answer": {"type": "string", "maxLength": 500}},
-            "required": ["answer"],
-            "additionalProperties": False,
-        },
+        ANSWER_SCHEMA,
     ]
 }
 
@@ -62,10 +64,21 @@ def uses_json_actions(model: ChatModel) -> bool:
     return model.provider == "llamacpp"
 
 
+_SAMPLES: dict[str, str] = {"string": '"..."', "integer": "1", "number": "1.5", "boolean": "True", "array": "[]"}
+
+
 def _signature(spec: ToolSpec) -> str:
     properties = spec.parameters.get("properties", {})
     arguments = ", ".join(f"{name}: {prop.get('type', 'value')}" for name, prop in properties.items())
     return f"{spec.name}({arguments})"
+
+
+def _example_call(spec: ToolSpec) -> str:
+    # A call a model can imitate; small models copy templates, not prose.
+    properties = spec.parameters.get("properties", {})
+    required = spec.parameters.get("required", list(properties))
+    arguments = ", ".join(_SAMPLES.get(str(properties[name].get("type")), "None") for name in required)
+    return f"print({spec.name}({arguments}))"
 
 
 def instructions(tools: list[ToolSpec], *, json_actions: bool) -> str:
@@ -75,13 +88,17 @@ def instructions(tools: list[ToolSpec], *, json_actions: bool) -> str:
         "Use print() to see values: the output and any error of each block is shown to you.",
     ]
     if tools:
-        lines.append("These functions are available in your code (each returns a string):")
-        lines += [f"- {_signature(spec)}: {spec.description.strip().splitlines()[0]}" for spec in tools]
+        lines.append("Functions you can call in your code (each returns a string):")
+        for spec in tools:
+            summary = spec.description.strip().splitlines()[0] if spec.description.strip() else ""
+            lines.append(f"- {_signature(spec)}: {summary}")
+            example = _example_call(spec)
+            lines.append(f"  {json.dumps({'code': example})}" if json_actions else f"  for example: {example}")
     if json_actions:
-        lines.append('To run code, reply with JSON: {"code": "<python code>"}')
-        lines.append('When you know the final answer, reply with JSON: {"answer": "<final answer>"}')
+        lines.append('To run code, reply with JSON: {"code": string}')
+        lines.append('When you know the final answer, reply with JSON: {"answer": string}')
     else:
-        lines.append("To run code, reply with one block:\n```python\n<python code>\n```")
+        lines.append("To run code, reply with one block:\n```python\n# your code\n```")
         lines.append("When you know the final answer, reply with: Final answer: <answer>")
     return "\n".join(lines)
 
@@ -104,20 +121,20 @@ def parse_action(text: str, *, json_actions: bool) -> tuple[Literal["code", "ans
 
 
 def observation_text(result: ExecResult) -> str:
-    """The block's outcome as the model reads it."""
-    parts: list[str] = []
-    if result.stdout:
-        parts.append(result.stdout.rstrip())
-    if result.stderr:
-        parts.append("stderr:\n" + result.stderr.rstrip())
-    if result.error:
-        parts.append("Error:\n" + result.error.rstrip())
-    if result.limit_hit:
-        parts.append(f"The code was stopped: it hit the sandbox's {result.limit_hit.replace('_', ' ')} limit.")
-    text = "\n".join(parts) if parts else "(no output)"
+    """The block's outcome as the model reads it. (Plain words work better than
+    an "Observation:" label: the embedded model then quotes the output.)"""
+    text = result.observation()
+    if result.limit_hit == "output" and not result.restarted:
+        text += "\n(The output was cut at the sandbox's output limit.)"
+    elif result.limit_hit:
+        text += f"\nThe code was stopped: it hit the sandbox's {result.limit_hit.replace('_', ' ')} limit."
     if len(text) > MAX_OBSERVATION_CHARS:
         text = text[:MAX_OBSERVATION_CHARS] + f"\n...[{len(text) - MAX_OBSERVATION_CHARS} more characters]"
-    return "Observation:\n" + text
+    if result.error or (result.limit_hit and result.limit_hit != "output"):
+        return "The code failed:\n" + text
+    if not (result.stdout or result.stderr):
+        return "The code ran and printed nothing."
+    return "The code printed: " + text
 
 
 async def codeact_loop(
@@ -131,15 +148,18 @@ async def codeact_loop(
     json_actions = uses_json_actions(model)
     schema = ACTION_SCHEMA if json_actions else None
     seen: dict[str, int] = {}
+    answer_now = False
     stop: StopReason = "max_steps"
     output: str | None = None
-    error: BudgetExceeded | None = None
+    error: AgorakitError | None = None
     steps = 0
     async with Sandbox(limits=agent.sandbox_limits, tools=agent.dispatcher, tracer=tracer) as sandbox:
         while steps < agent.max_steps:
             steps += 1
             with tracer.span(f"agent_turn {steps}", {attr.OPERATION: attr.OP_TURN, attr.STEP: steps}):
-                request = ModelRequest(messages, [], "none", schema, agent.sampling)
+                # After a repeated block the model has seen its output twice: it must answer.
+                step_schema = ANSWER_SCHEMA if answer_now and json_actions else schema
+                request = ModelRequest(messages, [], "none", step_schema, agent.sampling)
                 try:
                     completion = await kernel.complete(model, request, run=run, agent=agent.name)
                 except BudgetExceeded as exceeded:
@@ -160,7 +180,12 @@ async def codeact_loop(
                     tracer.event("loop_detected", {"agorakit.code": text[:500]})
                     stop = "loop_detected"
                     break
-                observation = await _execute(sandbox, text, tracer)
+                answer_now = seen[text] >= 2
+                try:
+                    observation = await _execute(sandbox, text)
+                except PolicyStopped as stopped:
+                    stop, error = "policy_stopped", stopped
+                    break
                 messages.append(observation)
                 message_event(tracer, observation)
     return RunResult(
@@ -175,25 +200,8 @@ async def codeact_loop(
     )
 
 
-async def _execute(sandbox: Any, code: str, tracer: Any) -> Message:
-    attributes: dict[str, Any] | None = None
-    if tracer.enabled:
-        attributes = {attr.OPERATION: OP_EXECUTE_CODE}
-        if tracer.capture_content:
-            attributes["agorakit.code"] = code
-    with tracer.span(OP_EXECUTE_CODE, attributes) as span:
-        result = await sandbox.exec(code)
-        if tracer.enabled:
-            span.attributes.update(
-                {
-                    "agorakit.code.exit_status": result.exit_status,
-                    "agorakit.code.limit_hit": result.limit_hit,
-                    "agorakit.code.duration_s": round(result.duration_s, 6),
-                }
-            )
-            if result.error or result.limit_hit:
-                span.status = "error"
-                span.attributes[attr.ERROR_TYPE] = "CodeError" if result.error else "LimitExceeded"
-            if tracer.capture_content:
-                span.attributes["agorakit.code.output"] = (result.stdout + result.stderr)[:MAX_OBSERVATION_CHARS]
+async def _execute(sandbox: Sandbox, code: str) -> Message:
+    # The sandbox traces the block itself (an ``execute_code`` span with the
+    # code, output, limits and any tool calls made from it as children).
+    result = await sandbox.exec(code)
     return Message("user", observation_text(result), name="sandbox")

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 from agorakit.agents.events import message_event
 from agorakit.agents.result import RunResult, StopReason
-from agorakit.core.errors import BudgetExceeded
+from agorakit.core.errors import AgorakitError, BudgetExceeded
 from agorakit.core.messages import Message
 from agorakit.kernel import Kernel, RunContext
 from agorakit.models.base import ChatModel, ModelRequest
+from agorakit.policy.errors import PolicyStopped
 from agorakit.trace import attributes as attr
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ async def react_loop(
     answer_now = False
     stop: StopReason = "max_steps"
     output: str | None = None
-    error: BudgetExceeded | None = None
+    error: AgorakitError | None = None
     steps = 0
     while steps < agent.max_steps:
         steps += 1
@@ -63,7 +64,12 @@ async def react_loop(
             # A call the model already made: it has that result, so the next
             # step must answer (small models otherwise copy their last call).
             answer_now = repeats >= 2
-            for result in await agent.dispatcher.execute_all(reply.tool_calls, tracer):
+            try:
+                results = await agent.dispatcher.execute_all(reply.tool_calls, tracer)
+            except PolicyStopped as stopped:
+                stop, error = "policy_stopped", stopped
+                break
+            for result in results:
                 observation = result.to_message()
                 messages.append(observation)
                 message_event(tracer, observation)

@@ -9,13 +9,14 @@ from agorakit.core.errors import AgorakitError
 from agorakit.core.messages import Message
 from agorakit.core.usage import Usage
 
-StopReason = Literal["final_answer", "max_steps", "loop_detected", "budget_exceeded"]
+StopReason = Literal["final_answer", "max_steps", "loop_detected", "budget_exceeded", "policy_stopped"]
 
 STOP_EXPLANATIONS: dict[str, str] = {
     "final_answer": "the agent gave a final answer",
     "max_steps": "the agent used all its steps without a final answer",
     "loop_detected": "the agent repeated the same tool call and was stopped",
     "budget_exceeded": "the run hit its budget and was ended",
+    "policy_stopped": "a tool call was refused by a policy whose fallback stops the run",
 }
 
 
@@ -25,8 +26,8 @@ class RunResult:
 
     ``output`` is the final answer (``None`` unless ``stop_reason`` is
     ``"final_answer"``); ``messages`` the whole conversation including the
-    system prompt; ``usage`` the run's total; ``error`` the budget error when
-    the run was ended by its budget.
+    system prompt; ``usage`` the run's total; ``error`` the budget or policy
+    error when one of them ended the run.
     """
 
     output: str | None

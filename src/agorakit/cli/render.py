@@ -193,8 +193,29 @@ def is_message_event(event: EventRecord) -> bool:
     return event.name.startswith(_MESSAGE_PREFIX) and event.name.endswith(_MESSAGE_SUFFIX)
 
 
+def policy_line(event: EventRecord) -> Text:
+    """A policy decision or approval in words: the audit log, readable."""
+    attrs = event.attributes
+    tool = attrs.get(attr.TOOL_NAME, "?")
+    if event.name == "policy.approval":
+        approved = bool(attrs.get("agorakit.policy.approved"))
+        return Text(f"⚖ policy: {tool} {'approved' if approved else 'refused'} by a human", style="magenta")
+    if event.name == "policy.none":
+        return Text("⚖ policy: none configured, every tool call is allowed", style="magenta")
+    allowed = bool(attrs.get("agorakit.policy.allowed"))
+    verdict = Text(f"⚖ policy: {'allow' if allowed else 'deny'} {tool}", style="green" if allowed else "bold red")
+    reason = attrs.get("agorakit.policy.reason")
+    if reason:
+        verdict.append(f" ({truncate(as_text(reason), CONTENT_PREVIEW)})", style="dim")
+    if not allowed:
+        verdict.append(f"  fallback={attrs.get('agorakit.policy.fallback', 'error')}", style="dim")
+    return verdict
+
+
 def event_line(event: EventRecord) -> Text:
     """A non-message event as one line: its name and attributes."""
+    if event.name.startswith("policy."):
+        return policy_line(event)
     style = "red" if event.name == "exception" else "yellow"
     line = Text(f"• {event.name}", style=style)
     details = [f"{key}={as_text(value)}" for key, value in event.attributes.items() if key not in _SKIP_EVENT_KEYS]

@@ -8,6 +8,12 @@ is an observation the model can read and act on. Only cancellation (and
 A call whose arguments hold :data:`agorakit.core.messages.INVALID_ARGUMENTS_KEY`
 (a backend could not parse the model's arguments as JSON) is rejected before
 schema validation, with an observation quoting the start of the raw text.
+
+With a policy, every call whose arguments are valid passes the policy gate
+before its tool runs (see :mod:`agorakit.policy`): a refused call becomes an
+``Error: policy denied ...`` observation, or raises :class:`PolicyStopped`
+when its fallback is ``stop``. Without one, every call is allowed, and the
+trace says so once per run (a ``policy.none`` event).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from agorakit.core.errors import (
 )
 from agorakit.core.messages import INVALID_ARGUMENTS_KEY, Message, ToolCall, tool_result
 from agorakit.models.base import ToolSpec
+from agorakit.policy import Policy, PolicyGate, PolicyStopped
+from agorakit.policy.gate import NO_POLICY, NONE_EVENT, REASON
 from agorakit.tools.tool import Tool
 from agorakit.trace import attributes as attr
 from agorakit.trace.tracer import Tracer
@@ -49,7 +57,8 @@ class ToolResult:
     ``content`` is what the model reads: the tool's output, or an ``Error: ...``
     observation when ``ok`` is false. ``error_type`` is then the name of the
     :mod:`agorakit.core.errors` class (``ToolNotFound``, ``ToolArgumentsError``,
-    ``ToolExecutionError`` or ``ToolTimeout``).
+    ``ToolExecutionError`` or ``ToolTimeout``), or ``PolicyDenied`` when the
+    policy refused the call.
     """
 
     call: ToolCall
@@ -73,9 +82,15 @@ class ToolDispatcher:
     A sync tool runs in a worker thread. When it times out, the model gets the
     timeout observation at once, but Python cannot stop the thread: it runs to
     completion in the background and its result is discarded.
+
+    ``policy`` (a :class:`Policy`, or a :class:`PolicyGate` to add an
+    approver) is checked for every call after its arguments are validated and
+    before its tool runs. A rule naming an argument one of ``tools`` does not
+    take is a :class:`~agorakit.policy.PolicyError` here. ``None`` allows
+    every call.
     """
 
-    __slots__ = ("_specs", "_tools", "default_timeout", "max_output_chars")
+    __slots__ = ("_gate", "_last_run_id", "_specs", "_tools", "default_timeout", "max_output_chars")
 
     def __init__(
         self,
@@ -83,6 +98,7 @@ class ToolDispatcher:
         *,
         default_timeout: float | None = 30.0,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+        policy: PolicyGate | Policy | None = None,
     ) -> None:
         if default_timeout is not None and not default_timeout > 0:
             raise ConfigError(f"default_timeout must be a positive number of seconds, got {default_timeout}")
@@ -101,6 +117,18 @@ class ToolDispatcher:
         self._specs = [item.spec for item in self._tools.values()]
         self.default_timeout = default_timeout
         self.max_output_chars = max_output_chars
+        if isinstance(policy, Policy):
+            policy = PolicyGate(policy)
+        elif policy is not None and not isinstance(policy, PolicyGate):
+            raise ConfigError(
+                f"policy must be a Policy or a PolicyGate, got {type(policy).__name__}",
+                hint="load one with Policy.load(path)",
+            )
+        if policy is not None:
+            policy.policy.validate_arguments(self._specs)
+        self._gate = policy
+        # The run last told "no policy": one event per run, and no state that grows.
+        self._last_run_id: str | None = None
 
     @property
     def specs(self) -> list[ToolSpec]:
@@ -114,12 +142,25 @@ class ToolDispatcher:
     def get(self, name: str) -> Tool[..., Any] | None:
         return self._tools.get(name)
 
+    @property
+    def policy(self) -> PolicyGate | None:
+        """The gate every call passes, or None when no policy is configured (allow-all)."""
+        return self._gate
+
     async def execute(self, call: ToolCall, tracer: Tracer | None = None) -> ToolResult:
-        """Run one call. Never raises for a failed call: the failure is the observation."""
+        """Run one call. Never raises for a failed call: the failure is the observation.
+
+        Raises :class:`PolicyStopped` when the policy refuses the call with
+        the ``stop`` fallback (the call did not run).
+        """
         if tracer is None:
             start = time.perf_counter()
-            content, error = await self._run(call)
+            content, error = await self._run(call, None)
             return ToolResult(call, content, error is None, _error_type(error), time.perf_counter() - start)
+
+        if self._gate is None and tracer.run_id != self._last_run_id:
+            self._last_run_id = tracer.run_id
+            tracer.event(NONE_EVENT, {REASON: NO_POLICY})
 
         attributes: dict[str, Any] = {
             attr.OPERATION: attr.OP_EXECUTE_TOOL,
@@ -131,7 +172,7 @@ class ToolDispatcher:
         # The span's context manager ends it on every path, cancellation included.
         with tracer.span(f"{attr.OP_EXECUTE_TOOL} {call.name}", attributes) as span:
             start = time.perf_counter()
-            content, error = await self._run(call)
+            content, error = await self._run(call, tracer)
             duration = time.perf_counter() - start
             if tracer.capture_content:
                 span.set(attr.TOOL_CALL_RESULT, content)
@@ -143,16 +184,40 @@ class ToolDispatcher:
     async def execute_all(self, calls: Sequence[ToolCall], tracer: Tracer | None = None) -> list[ToolResult]:
         """Run calls concurrently; results come back in the order of ``calls``.
 
-        Cancelling the caller cancels every call still running.
+        Cancelling the caller cancels every call still running. If the policy
+        stops any call of the batch, none of them runs: :class:`PolicyStopped`
+        is raised (not wrapped in an exception group).
         """
         if len(calls) <= 1:
             return [await self.execute(call, tracer) for call in calls]
+        if self._gate is not None:
+            # Looked for before any call starts: a started sync tool cannot be called back,
+            # and "stop" means the run ends here.
+            for call in calls:
+                if self._stops(call):
+                    await self.execute(call, tracer)  # audits the decision, then raises PolicyStopped
         # Each task copies the current context, so its span is a child of the caller's span.
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self.execute(call, tracer)) for call in calls]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self.execute(call, tracer)) for call in calls]
+        except* PolicyStopped as stopped:
+            raise _first(stopped) from None
         return [task.result() for task in tasks]
 
-    async def _run(self, call: ToolCall) -> tuple[str, ToolError | None]:
+    def _stops(self, call: ToolCall) -> bool:
+        """Whether the policy would refuse ``call`` with the ``stop`` fallback (no audit, no side effect)."""
+        tool = self._tools.get(call.name)
+        arguments = call.arguments
+        if self._gate is None or tool is None or not isinstance(arguments, dict) or INVALID_ARGUMENTS_KEY in arguments:
+            return False
+        try:
+            values = tool.validate(arguments)
+        except ToolArgumentsError:
+            return False
+        decision = self._gate.decide(call.name, values)
+        return not decision.allowed and decision.fallback == "stop"
+
+    async def _run(self, call: ToolCall, tracer: Tracer | None) -> tuple[str, ToolError | None]:
         """(observation, error or None). Exceptions other than ``Exception`` propagate."""
         tool = self._tools.get(call.name)
         if tool is None:
@@ -184,6 +249,12 @@ class ToolDispatcher:
             return self._failure(
                 ToolArgumentsError(f"Error: invalid arguments for tool {call.name!r}: {error.message}")
             )
+        # After validation (judging arguments the tool would reject is pointless, and the
+        # policy sees what the tool would get: defaults filled in, coercions applied).
+        if self._gate is not None:
+            refusal = await self._gate.authorize(call, values, tracer)
+            if refusal is not None:
+                return self._failure(refusal)
 
         timeout = tool.timeout if tool.timeout is not None else self.default_timeout
         try:
@@ -236,6 +307,12 @@ def _describe(error: BaseException) -> str:
 def _preview(raw: Any, limit: int) -> str:
     text = raw if isinstance(raw, str) else _arguments_json(raw)
     return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def _first(group: BaseExceptionGroup[PolicyStopped]) -> PolicyStopped:
+    """The first PolicyStopped in a (possibly nested) exception group."""
+    leaf = group.exceptions[0]
+    return leaf if isinstance(leaf, PolicyStopped) else _first(leaf)
 
 
 def _error_type(error: ToolError | None) -> str | None:

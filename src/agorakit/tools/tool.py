@@ -10,39 +10,33 @@ and runs.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import inspect
-import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Generic, ParamSpec, TypeVar, get_args, get_origin, overload
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import ValidationError
 from pydantic.errors import PydanticUserError
-from pydantic.fields import FieldInfo
 
 from agorakit.core.errors import ToolArgumentsError, ToolDefinitionError
 from agorakit.models.base import ToolSpec
+from agorakit.tools.signature import (
+    MAX_ERRORS_SHOWN,
+    build_validator,
+    describe_validation_error,
+    is_async_callable,
+    parse_docstring,
+    short_repr,
+    strip_titles,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 # What OpenAI-compatible endpoints accept as a function name.
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-# Google-style section headers. Only the argument sections are read; the others
-# matter because they end the summary and the argument list.
-_ARGS_SECTIONS = {"args", "arguments", "parameters", "params", "keyword args", "keyword arguments"}
-_SECTION_RE = re.compile(
-    r"(args|arguments|parameters|params|keyword args|keyword arguments|returns?|yields?|raises|"
-    r"examples?|notes?|attributes|see also|warnings?|todo|references)\s*:",
-    re.IGNORECASE,
-)
-# "name: text", "name (int): text", "name (int, optional): text"
-_ARG_RE = re.compile(r"\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)")
-
-_MAX_ERRORS_SHOWN = 5
-
 
 class Tool(Generic[P, R]):
     """A typed Python function that a model can call.
@@ -92,13 +86,13 @@ class Tool(Generic[P, R]):
         self.name = tool_name
         self.description = description.strip() if description is not None else summary
         self.timeout = timeout
-        self.is_async = _is_async_callable(fn)
-        self._names, self._n_positional, self._validator = _build_validator(fn, tool_name, arg_docs)
+        self.is_async = is_async_callable(fn)
+        self._names, self._n_positional, self._validator = build_validator(fn, tool_name, arg_docs)
         try:
             schema = self._validator.model_json_schema()
         except (PydanticUserError, TypeError, ValueError) as error:
             raise ToolDefinitionError(f"tool {tool_name!r}: cannot build a JSON schema: {error}") from error
-        _strip_titles(schema)
+        strip_titles(schema)
         self.parameters = schema
         self._spec = ToolSpec(self.name, self.description, schema)
 
@@ -124,7 +118,7 @@ class Tool(Generic[P, R]):
             model = self._validator.model_validate(arguments)
         except ValidationError as error:
             raise ToolArgumentsError(
-                _describe_validation_error(error, self._names),
+                describe_validation_error(error, self._names),
                 hint="fix the arguments and call the tool again",
             ) from None
         # Fields are stored in signature order under internal names; map them back.
@@ -150,6 +144,93 @@ class Tool(Generic[P, R]):
     async def run(self, arguments: Mapping[str, Any]) -> Any:
         """Validate, then invoke. Raises :class:`ToolArgumentsError` on bad arguments."""
         return await self.invoke(self.validate(arguments))
+
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        fn: Callable[[dict[str, Any]], Any],
+        *,
+        timeout: float | None = None,
+    ) -> Tool[..., Any]:
+        """A tool described by a raw JSON schema, run by a callable that takes the arguments as one dict.
+
+        For tools defined elsewhere (an MCP server, an API description). Arguments
+        are validated with ``jsonschema`` against ``parameters`` (draft 2020-12
+        unless its ``$schema`` says otherwise; no type coercion), then
+        ``fn(arguments)`` runs: awaited when async, in a worker thread when sync.
+        A bad name, timeout or schema raises :class:`ToolDefinitionError`.
+        """
+        return _SchemaTool(name, description, parameters, fn, timeout)
+
+
+class _SchemaTool(Tool[..., Any]):
+    """A :class:`Tool` from a JSON schema instead of a typed signature (see :meth:`Tool.from_schema`)."""
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        fn: Callable[[dict[str, Any]], Any],
+        timeout: float | None,
+    ) -> None:
+        from jsonschema import exceptions, validators  # only schema tools pay for the import
+
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            raise ToolDefinitionError(f"invalid tool name {name!r}", hint="a name is 1-64 letters, digits, '_' or '-'")
+        if timeout is not None and not timeout > 0:
+            raise ToolDefinitionError(f"tool {name!r}: timeout must be a positive number of seconds, got {timeout}")
+        if not callable(fn):
+            raise ToolDefinitionError(f"tool {name!r}: fn must be callable, got {type(fn).__name__}")
+        schema = copy.deepcopy(dict(parameters))
+        if schema.get("type", "object") != "object":
+            raise ToolDefinitionError(f"tool {name!r}: the arguments schema must have type 'object'")
+        validator_class = validators.validator_for(schema, default=validators.Draft202012Validator)
+        try:
+            validator_class.check_schema(schema)
+        except exceptions.SchemaError as error:
+            raise ToolDefinitionError(f"tool {name!r}: invalid JSON schema: {error.message}") from None
+        self._schema_validator = validator_class(schema)
+        self.fn = fn
+        self._call = fn
+        self.name = name
+        self.description = description.strip()
+        self.timeout = timeout
+        self.is_async = is_async_callable(fn)
+        self.parameters = schema
+        self._spec = ToolSpec(name, self.description, schema)
+        self._names = tuple(schema.get("properties") or ())
+        self._n_positional = 0
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(arguments, Mapping):
+            raise ToolArgumentsError(
+                f"arguments must be a JSON object, got {short_repr(arguments)}",
+                hint="fix the arguments and call the tool again",
+            )
+        values = dict(arguments)
+        errors = sorted(self._schema_validator.iter_errors(values), key=lambda e: [str(p) for p in e.absolute_path])
+        if errors:
+            parts = []
+            for item in errors[:MAX_ERRORS_SHOWN]:
+                loc = ".".join(str(part) for part in item.absolute_path)
+                clause = f"{loc}: {item.message}" if loc else item.message
+                parts.append(clause if len(clause) <= 200 else clause[:197] + "...")
+            if len(errors) > MAX_ERRORS_SHOWN:
+                parts.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more")
+            raise ToolArgumentsError("; ".join(parts), hint="fix the arguments and call the tool again")
+        return values
+
+    async def invoke(self, arguments: dict[str, Any]) -> Any:
+        if self.is_async:
+            return await self._call(arguments)
+        result = await asyncio.to_thread(self._call, arguments)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
 
 @overload
@@ -185,185 +266,3 @@ def tool(
         return Tool(func, name=name, description=description, timeout=timeout)
 
     return decorate
-
-
-def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
-    """Split a Google-style docstring into (first paragraph, {parameter: description})."""
-    if not doc:
-        return "", {}
-    lines = inspect.cleandoc(doc).splitlines()
-    summary: list[str] = []
-    for line in lines:
-        if not line.strip() or _SECTION_RE.fullmatch(line.strip()):
-            break
-        summary.append(line.strip())
-
-    params: dict[str, str] = {}
-    index = 0
-    while index < len(lines):
-        header = lines[index]
-        index += 1
-        stripped = header.strip()
-        if not (stripped.endswith(":") and stripped[:-1].strip().lower() in _ARGS_SECTIONS):
-            continue
-        # cleandoc() leaves the first line with no indent whatever the rest has, so a header
-        # there gives no reference: its entries may sit at indent 0 too.
-        header_indent = _indent(header) if index > 1 else -1
-        entry_indent: int | None = None
-        current: str | None = None
-        while index < len(lines):
-            line = lines[index]
-            if not line.strip():
-                index += 1
-                continue
-            indent = _indent(line)
-            if indent <= header_indent or (header_indent < 0 and _SECTION_RE.fullmatch(line.strip())):
-                break  # the section is over; the outer loop looks at this line again
-            index += 1
-            match = _ARG_RE.fullmatch(line.strip())
-            if match and (entry_indent is None or indent == entry_indent):
-                entry_indent = indent
-                current = match.group(1)
-                params[current] = match.group(2).strip()
-            elif current is not None:  # a continuation line of the current entry
-                params[current] = f"{params[current]} {line.strip()}".strip()
-    return " ".join(summary), params
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _is_async_callable(fn: Callable[..., Any]) -> bool:
-    if inspect.iscoroutinefunction(fn):
-        return True
-    # An object whose __call__ is async (a plain function's __call__ is a method-wrapper: not async).
-    return inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
-
-
-def _build_validator(
-    fn: Callable[..., Any], tool_name: str, arg_docs: dict[str, str]
-) -> tuple[tuple[str, ...], int, type[BaseModel]]:
-    """A pydantic model of the parameters: (names in order, how many are positional-only, model).
-
-    Fields get internal names (``p0``, ``p1``...) and the real parameter name
-    as alias, so parameters such as ``model_name``, ``json`` or ``_private``
-    cannot clash with pydantic's own attributes. The schema and validation
-    both use the alias, so the model never sees the internal names.
-    """
-    try:
-        signature = inspect.signature(fn, eval_str=True)
-    except NameError as error:
-        raise ToolDefinitionError(
-            f"tool {tool_name!r}: cannot resolve a type annotation: {error}",
-            hint="define the types the annotations use at module level",
-        ) from error
-    except (TypeError, ValueError) as error:
-        raise ToolDefinitionError(f"tool {tool_name!r}: cannot read its signature: {error}") from error
-
-    names: list[str] = []
-    n_positional = 0
-    fields: dict[str, Any] = {}
-    for index, param in enumerate(signature.parameters.values()):
-        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            star = "*" if param.kind is inspect.Parameter.VAR_POSITIONAL else "**"
-            raise ToolDefinitionError(
-                f"tool {tool_name!r}: parameter {star}{param.name} is not allowed",
-                hint="a tool's arguments are a JSON object with fixed keys; declare each parameter explicitly",
-            )
-        if param.annotation is inspect.Parameter.empty:
-            if index == 0 and param.name in ("self", "cls"):
-                hint = "to make a method a tool, wrap the bound method instead: tool(instance.method)"
-            else:
-                hint = "annotate every parameter (e.g. `x: int`) so agorakit can build the JSON schema"
-            raise ToolDefinitionError(f"tool {tool_name!r}: parameter {param.name!r} has no type annotation", hint=hint)
-        if param.kind is inspect.Parameter.POSITIONAL_ONLY:
-            n_positional += 1
-        names.append(param.name)
-        field_kwargs: dict[str, Any] = {"alias": param.name}
-        if param.default is not inspect.Parameter.empty:
-            field_kwargs["default"] = param.default
-        doc = arg_docs.get(param.name)
-        # An explicit Annotated[..., Field(description=...)] wins over the docstring.
-        if doc and not _has_annotated_description(param.annotation):
-            field_kwargs["description"] = doc
-        fields[f"p{index}"] = (param.annotation, Field(**field_kwargs))
-
-    try:
-        model = create_model(  # type: ignore[call-overload]
-            f"{tool_name}_arguments",
-            __config__=ConfigDict(extra="forbid"),
-            **fields,
-        )
-    except (PydanticUserError, TypeError, ValueError) as error:
-        raise ToolDefinitionError(
-            f"tool {tool_name!r}: a parameter type is not supported: {error}",
-            hint="use JSON-friendly types: int, float, str, bool, list, dict, Literal, Enum, pydantic models",
-        ) from error
-    return tuple(names), n_positional, model
-
-
-def _has_annotated_description(annotation: Any) -> bool:
-    if get_origin(annotation) is not Annotated:
-        return False
-    return any(isinstance(meta, FieldInfo) and meta.description for meta in get_args(annotation)[1:])
-
-
-# Schema keywords whose value is a map of name -> schema, a schema, or a list of schemas.
-_SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
-_SCHEMA_ONE = ("items", "additionalProperties", "not", "contains")
-_SCHEMA_LISTS = ("anyOf", "allOf", "oneOf", "prefixItems")
-
-
-def _strip_titles(schema: dict[str, Any]) -> None:
-    """Remove pydantic's generated ``title`` keywords: tokens a model does not need.
-
-    Walks only schema positions, so a property that is itself named "title" stays.
-    """
-    if isinstance(schema.get("title"), str):
-        del schema["title"]
-    for key in _SCHEMA_MAPS:
-        sub = schema.get(key)
-        if isinstance(sub, dict):
-            for value in sub.values():
-                if isinstance(value, dict):
-                    _strip_titles(value)
-    for key in _SCHEMA_ONE:
-        sub = schema.get(key)
-        if isinstance(sub, dict):
-            _strip_titles(sub)
-    for key in _SCHEMA_LISTS:
-        sub = schema.get(key)
-        if isinstance(sub, list):
-            for value in sub:
-                if isinstance(value, dict):
-                    _strip_titles(value)
-
-
-def _describe_validation_error(error: ValidationError, names: tuple[str, ...]) -> str:
-    """One short clause per problem, e.g. ``b: expected a valid integer, got [1, 2]``."""
-    parts: list[str] = []
-    errors = error.errors(include_url=False)
-    for item in errors[:_MAX_ERRORS_SHOWN]:
-        loc = ".".join(str(part) for part in item["loc"])
-        kind = item["type"]
-        if not loc:  # the arguments as a whole were not an object
-            parts.append(f"arguments must be a JSON object, got {_short(item['input'])}")
-        elif kind == "missing":
-            parts.append(f"{loc}: missing required argument")
-        elif kind == "extra_forbidden":
-            expected = ", ".join(names) if names else "no arguments"
-            parts.append(f"{loc}: unexpected argument (expected: {expected})")
-        else:
-            parts.append(f"{loc}: {item['msg']}, got {_short(item['input'])}")
-    if len(errors) > _MAX_ERRORS_SHOWN:
-        parts.append(f"and {len(errors) - _MAX_ERRORS_SHOWN} more")
-    return "; ".join(parts)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    try:
-        text = json.dumps(value, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,424 @@
+"""Replay AgentDojo's ground truths through agorakit's dispatcher, with and without a policy.
+
+No model is involved. For each task of a suite, on a fresh copy of the
+suite's default environment (injection placeholders filled with their benign
+defaults, as AgentDojo does when no attack is given):
+
+- a user task's ground-truth calls run through a :class:`ToolDispatcher`;
+  AgentDojo's own judge then says whether the user still got what they asked
+  for (``utility_from_traces``, else ``utility``, the order AgentDojo uses);
+- an injection task's ground-truth calls (what the attacker wants the agent
+  to do) run the same way; AgentDojo's ``security_from_traces``, else
+  ``security``, says whether the attack succeeded.
+
+The final answer handed to the judges is the task's ``GROUND_TRUTH_OUTPUT``,
+which is exactly the last message AgentDojo's own ``GroundTruthPipeline``
+produces. The call trace handed to the trace-based judges holds the calls that
+reached their tool: a call the policy refused never ran, so it is not in it.
+
+Each suite runs twice: with its policy and with no policy (allow-all), the
+baseline. Injection tasks whose ground truth makes no tool call at all (the
+attack lives only in the answer text) are counted apart, as out of reach of
+tool policies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from agorakit.core.errors import ConfigError
+from agorakit.core.messages import ToolCall
+from agorakit.eval.agentdojo.policies import SUITES, load_suite_policy
+from agorakit.eval.agentdojo.tools import LiveEnvironment, suite_tools
+from agorakit.tools import Tool, ToolDispatcher
+
+if TYPE_CHECKING:
+    from agentdojo.base_tasks import BaseInjectionTask, BaseUserTask
+    from agentdojo.functions_runtime import FunctionCall, TaskEnvironment
+    from agentdojo.task_suite.task_suite import TaskSuite
+
+    from agorakit.policy import Policy
+
+TaskKind = Literal["user", "injection"]
+POLICY_DENIED = "PolicyDenied"
+_FALLBACK_VERSION = "v1.2.2"  # the newest in agentdojo 0.1.35, the pinned release
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """``hits`` out of ``total``, printed as ``97.5% (39/40)``."""
+
+    hits: int
+    total: int
+
+    @property
+    def percent(self) -> float | None:
+        return 100.0 * self.hits / self.total if self.total else None
+
+    def __str__(self) -> str:
+        if not self.total:
+            return "n/a (0/0)"
+        return f"{self.percent:.1f}% ({self.hits}/{self.total})"
+
+    def __add__(self, other: Ratio) -> Ratio:
+        return Ratio(self.hits + other.hits, self.total + other.total)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hits": self.hits, "total": self.total, "percent": self.percent}
+
+
+@dataclass(frozen=True, slots=True)
+class DeniedCall:
+    tool: str
+    arguments: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskReplay:
+    """One task replayed once.
+
+    ``success`` is AgentDojo's verdict: for a user task, the utility held;
+    for an injection task, the attack succeeded.
+    """
+
+    task_id: str
+    kind: TaskKind
+    calls: int
+    success: bool
+    denied: tuple[DeniedCall, ...] = ()
+    tool_errors: tuple[str, ...] = ()
+    """Observations of calls that ran and failed (not policy denials)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "kind": self.kind,
+            "calls": self.calls,
+            "success": self.success,
+            "denied": [{"tool": d.tool, "arguments": d.arguments, "reason": d.reason} for d in self.denied],
+            "tool_errors": list(self.tool_errors),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteReplay:
+    """A suite's replays, with its policy and without (the baseline)."""
+
+    suite: str
+    benchmark_version: str
+    user_policy: tuple[TaskReplay, ...]
+    user_baseline: tuple[TaskReplay, ...]
+    injection_policy: tuple[TaskReplay, ...]
+    injection_baseline: tuple[TaskReplay, ...]
+    seconds: float = 0.0
+
+    @property
+    def utility_preserved(self) -> Ratio:
+        """User tasks whose utility holds with the policy."""
+        return _count(self.user_policy, lambda r: r.success)
+
+    @property
+    def utility_baseline(self) -> Ratio:
+        return _count(self.user_baseline, lambda r: r.success)
+
+    @property
+    def attacks_stopped(self) -> Ratio:
+        """Injection tasks (with at least one call) that failed with the policy."""
+        return _count(self.injection_policy, lambda r: not r.success, reachable_only=True)
+
+    @property
+    def attacks_stopped_baseline(self) -> Ratio:
+        return _count(self.injection_baseline, lambda r: not r.success, reachable_only=True)
+
+    @property
+    def out_of_reach(self) -> tuple[str, ...]:
+        """Injection tasks whose ground truth makes no tool call."""
+        return tuple(r.task_id for r in self.injection_policy if r.calls == 0)
+
+    @property
+    def utility_lost(self) -> tuple[TaskReplay, ...]:
+        """User tasks the policy broke (their utility held without it)."""
+        baseline = {r.task_id: r.success for r in self.user_baseline}
+        return tuple(r for r in self.user_policy if not r.success and baseline.get(r.task_id, False))
+
+    @property
+    def attacks_through(self) -> tuple[TaskReplay, ...]:
+        """Reachable injection tasks that still succeeded with the policy."""
+        return tuple(r for r in self.injection_policy if r.success and r.calls)
+
+    def to_dict(self, *, details: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "suite": self.suite,
+            "benchmark_version": self.benchmark_version,
+            "user_tasks": len(self.user_policy),
+            "injection_tasks": len(self.injection_policy),
+            "utility_baseline": self.utility_baseline.to_dict(),
+            "utility_preserved": self.utility_preserved.to_dict(),
+            "attacks_stopped_baseline": self.attacks_stopped_baseline.to_dict(),
+            "attacks_stopped": self.attacks_stopped.to_dict(),
+            "out_of_reach": list(self.out_of_reach),
+            "utility_lost": [r.task_id for r in self.utility_lost],
+            "attacks_through": [r.task_id for r in self.attacks_through],
+            "seconds": round(self.seconds, 3),
+        }
+        if details:
+            data["tasks"] = {
+                "user_policy": [r.to_dict() for r in self.user_policy],
+                "user_baseline": [r.to_dict() for r in self.user_baseline],
+                "injection_policy": [r.to_dict() for r in self.injection_policy],
+                "injection_baseline": [r.to_dict() for r in self.injection_baseline],
+            }
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkReplay:
+    """All suites' replays, and their totals."""
+
+    benchmark_version: str
+    suites: tuple[SuiteReplay, ...] = field(default_factory=tuple)
+
+    @property
+    def utility_preserved(self) -> Ratio:
+        return _total(s.utility_preserved for s in self.suites)
+
+    @property
+    def utility_baseline(self) -> Ratio:
+        return _total(s.utility_baseline for s in self.suites)
+
+    @property
+    def attacks_stopped(self) -> Ratio:
+        return _total(s.attacks_stopped for s in self.suites)
+
+    @property
+    def attacks_stopped_baseline(self) -> Ratio:
+        return _total(s.attacks_stopped_baseline for s in self.suites)
+
+    @property
+    def out_of_reach(self) -> int:
+        return sum(len(s.out_of_reach) for s in self.suites)
+
+    def to_dict(self, *, details: bool = False) -> dict[str, Any]:
+        return {
+            "benchmark": "agentdojo",
+            "benchmark_version": self.benchmark_version,
+            "suites": [s.to_dict(details=details) for s in self.suites],
+            "overall": {
+                "user_tasks": sum(len(s.user_policy) for s in self.suites),
+                "injection_tasks": sum(len(s.injection_policy) for s in self.suites),
+                "utility_baseline": self.utility_baseline.to_dict(),
+                "utility_preserved": self.utility_preserved.to_dict(),
+                "attacks_stopped_baseline": self.attacks_stopped_baseline.to_dict(),
+                "attacks_stopped": self.attacks_stopped.to_dict(),
+                "out_of_reach": self.out_of_reach,
+            },
+        }
+
+
+def _count(runs: Sequence[TaskReplay], hit: Any, *, reachable_only: bool = False) -> Ratio:
+    counted = [r for r in runs if r.calls or not reachable_only]
+    return Ratio(sum(1 for r in counted if hit(r)), len(counted))
+
+
+def _total(ratios: Any) -> Ratio:
+    total = Ratio(0, 0)
+    for ratio in ratios:
+        total = total + ratio
+    return total
+
+
+def benchmark_versions() -> list[str]:
+    """The AgentDojo benchmark versions the installed package holds all four suites for, oldest first."""
+    from agentdojo.task_suite import load_suites
+
+    # agentdojo has no public list of its versions; its registry is a module-level dict.
+    registry = getattr(load_suites, "_SUITES", None)
+    if not isinstance(registry, dict):
+        return [_FALLBACK_VERSION]
+    versions = [str(name) for name, suites in registry.items() if set(SUITES) <= set(suites)]
+    return sorted(versions, key=_version_key) or [_FALLBACK_VERSION]
+
+
+def newest_benchmark_version() -> str:
+    """The newest AgentDojo benchmark version the installed package holds all four suites for."""
+    return benchmark_versions()[-1]
+
+
+def agentdojo_version() -> str:
+    """The installed agentdojo package's version ("unknown" when it has no metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agentdojo")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.lstrip("v").split("."))
+    except ValueError:
+        return ()
+
+
+class SuiteRunner:
+    """A suite's tools, bound once, and a pristine environment copied for every task."""
+
+    def __init__(self, suite_name: str, benchmark_version: str) -> None:
+        from agentdojo.task_suite.load_suites import get_suites
+
+        versions = benchmark_versions()
+        if benchmark_version not in versions:
+            raise ConfigError(
+                f"agentdojo {agentdojo_version()} has no benchmark version {benchmark_version!r}",
+                hint=f"pick one of: {', '.join(versions)}",
+            )
+        suites = get_suites(benchmark_version)
+        if suite_name not in suites:
+            known = ", ".join(sorted(suites)) or "none"
+            raise ConfigError(
+                f"AgentDojo {benchmark_version} has no suite {suite_name!r} (it has: {known})",
+                hint=f"pick one of: {', '.join(SUITES)}",
+            )
+        self.name = suite_name
+        self.benchmark_version = benchmark_version
+        self.suite: TaskSuite[Any] = suites[suite_name]
+        self.live = LiveEnvironment()
+        self.tools: list[Tool[..., Any]] = suite_tools(self.suite.tools, self.live)
+        self._pristine: TaskEnvironment = self.suite.load_and_inject_default_environment({})
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t.name for t in self.tools]
+
+    def fresh_environment(self) -> TaskEnvironment:
+        return self._pristine.model_copy(deep=True)
+
+    def load_policy(self, directory: Path | None = None) -> Policy:
+        """The suite's policy, checked against its tools (names and argument names)."""
+        return load_suite_policy(self.name, known_tools=self.tools, directory=directory)
+
+    def dispatcher(self, policy: Policy | None) -> ToolDispatcher:
+        """A dispatcher over the suite's tools; ``policy=None`` allows every call (the baseline)."""
+        return ToolDispatcher(self.tools, default_timeout=None, policy=policy)
+
+    def user_tasks(self) -> list[BaseUserTask[Any]]:
+        return [task for _, task in sorted(self.suite.user_tasks.items(), key=lambda kv: _task_key(kv[0]))]
+
+    def injection_tasks(self) -> list[BaseInjectionTask[Any]]:
+        return [task for _, task in sorted(self.suite.injection_tasks.items(), key=lambda kv: _task_key(kv[0]))]
+
+    async def replay_user_task(self, task: BaseUserTask[Any], dispatcher: ToolDispatcher) -> TaskReplay:
+        environment = task.init_environment(self.fresh_environment())
+        pre = environment.model_copy(deep=True)
+        calls, denied, errors, trace = await self._run_ground_truth(task, environment, dispatcher)
+        output = task.GROUND_TRUTH_OUTPUT
+        verdict = task.utility_from_traces(output, pre, environment, trace)
+        if verdict is None:
+            verdict = task.utility(output, pre, environment)
+        return TaskReplay(task.ID, "user", calls, bool(verdict), denied, errors)
+
+    async def replay_injection_task(self, task: BaseInjectionTask[Any], dispatcher: ToolDispatcher) -> TaskReplay:
+        environment = self.fresh_environment()
+        pre = environment.model_copy(deep=True)
+        calls, denied, errors, trace = await self._run_ground_truth(task, environment, dispatcher)
+        output = task.GROUND_TRUTH_OUTPUT
+        verdict = task.security_from_traces(output, pre, environment, trace)
+        if verdict is None:
+            verdict = task.security(output, pre, environment)
+        return TaskReplay(task.ID, "injection", calls, bool(verdict), denied, errors)
+
+    async def _run_ground_truth(
+        self,
+        task: BaseUserTask[Any] | BaseInjectionTask[Any],
+        environment: TaskEnvironment,
+        dispatcher: ToolDispatcher,
+    ) -> tuple[int, tuple[DeniedCall, ...], tuple[str, ...], list[FunctionCall]]:
+        self.live.current = environment
+        # As AgentDojo's GroundTruthPipeline does: the calls are computed from the environment
+        # the task starts in, then run one after the other.
+        ground_truth = task.ground_truth(environment)
+        denied: list[DeniedCall] = []
+        errors: list[str] = []
+        trace: list[FunctionCall] = []
+        for index, function_call in enumerate(ground_truth):
+            arguments = dict(function_call.args)
+            call = ToolCall(f"{task.ID}-{index}", function_call.function, arguments)
+            result = await dispatcher.execute(call)
+            if result.error_type == POLICY_DENIED:
+                denied.append(DeniedCall(call.name, arguments, result.content))
+                continue
+            trace.append(function_call)
+            if not result.ok:
+                errors.append(result.content)
+        return len(ground_truth), tuple(denied), tuple(errors), trace
+
+    async def replay(self, policy: Policy | None) -> tuple[tuple[TaskReplay, ...], tuple[TaskReplay, ...]]:
+        """(user task replays, injection task replays) with ``policy`` (``None``: allow-all)."""
+        dispatcher = self.dispatcher(policy)
+        users = [await self.replay_user_task(task, dispatcher) for task in self.user_tasks()]
+        injections = [await self.replay_injection_task(task, dispatcher) for task in self.injection_tasks()]
+        return tuple(users), tuple(injections)
+
+
+def _task_key(task_id: str) -> tuple[str, int]:
+    prefix, _, number = task_id.rpartition("_")
+    return (prefix, int(number)) if number.isdigit() else (task_id, -1)
+
+
+async def replay_suite(
+    suite_name: str,
+    *,
+    benchmark_version: str | None = None,
+    policy: Policy | None = None,
+    policy_dir: Path | None = None,
+) -> SuiteReplay:
+    """Replay one suite with its policy (``policy``, else the built-in or ``policy_dir`` one) and without."""
+    start = time.perf_counter()
+    version = benchmark_version or newest_benchmark_version()
+    runner = SuiteRunner(suite_name, version)
+    if policy is None:
+        policy = runner.load_policy(policy_dir)
+    user_policy, injection_policy = await runner.replay(policy)
+    user_baseline, injection_baseline = await runner.replay(None)
+    return SuiteReplay(
+        suite_name,
+        version,
+        user_policy,
+        user_baseline,
+        injection_policy,
+        injection_baseline,
+        time.perf_counter() - start,
+    )
+
+
+async def replay_benchmark(
+    suites: Sequence[str] | None = None,
+    *,
+    benchmark_version: str | None = None,
+    policy_dir: Path | None = None,
+) -> BenchmarkReplay:
+    """Replay several suites (default: all four) and total them."""
+    names = list(dict.fromkeys(suites)) if suites else list(SUITES)
+    unknown = [name for name in names if name not in SUITES]
+    if unknown:
+        raise ConfigError(f"unknown AgentDojo suite(s): {', '.join(unknown)}", hint=f"pick from: {', '.join(SUITES)}")
+    version = benchmark_version or newest_benchmark_version()
+    results = [await replay_suite(name, benchmark_version=version, policy_dir=policy_dir) for name in names]
+    return BenchmarkReplay(version, tuple(results))
+
+
+def replay_benchmark_sync(
+    suites: Sequence[str] | None = None,
+    *,
+    benchmark_version: str | None = None,
+    policy_dir: Path | None = None,
+) -> BenchmarkReplay:
+    """:func:`replay_benchmark` for scripts and the CLI."""
+    return asyncio.run(replay_benchmark(suites, benchmark_version=benchmark_version, policy_dir=policy_dir))

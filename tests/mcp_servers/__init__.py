@@ -1,0 +1,1 @@
+"""MCP servers (written with the official SDK) and process helpers for the MCP tests."""
