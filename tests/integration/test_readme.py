@@ -17,10 +17,10 @@ def python_blocks() -> list[str]:
 
 
 def test_the_readme_has_its_examples() -> None:
-    assert len(python_blocks()) == 2
+    assert len(python_blocks()) == 3
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_readme_example_runs(index: int, model_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGORAKIT_TRACE_DB", str(tmp_path / "traces.db"))
     namespace: dict[str, object] = {}
