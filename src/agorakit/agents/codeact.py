@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agorakit.agents.events import message_event
 from agorakit.agents.result import RunResult, StopReason
+from agorakit.agents.steps import ask_model, finish
 from agorakit.core.errors import AgorakitError, BudgetExceeded
 from agorakit.core.messages import Message
 from agorakit.kernel import Kernel, RunContext
@@ -160,17 +161,11 @@ async def codeact_loop(
                 # After a repeated block the model has seen its output twice: it must answer.
                 step_schema = ANSWER_SCHEMA if answer_now and json_actions else schema
                 request = ModelRequest(messages, [], "none", step_schema, agent.sampling)
-                try:
-                    completion = await kernel.complete(model, request, run=run, agent=agent.name)
-                except BudgetExceeded as exceeded:
-                    tracer.event("budget_exceeded", {"agorakit.budget.limit": exceeded.limit})
-                    stop, error = "budget_exceeded", exceeded
-                    steps -= 1
+                reply = await ask_model(agent, model, kernel, run, request, messages)
+                if isinstance(reply, BudgetExceeded):
+                    stop, error = "budget_exceeded", reply
+                    steps -= 1  # the refused step never ran
                     break
-                reply = completion.message
-                reply.name = agent.name
-                messages.append(reply)
-                message_event(tracer, reply)
                 kind, text = parse_action(reply.content or "", json_actions=json_actions)
                 if kind == "answer":
                     stop, output = "final_answer", text
@@ -188,16 +183,7 @@ async def codeact_loop(
                     break
                 messages.append(observation)
                 message_event(tracer, observation)
-    return RunResult(
-        output=output,
-        messages=messages,
-        usage=run.usage,
-        run_id=run.run_id,
-        stop_reason=stop,
-        steps=steps,
-        usage_by_agent=run.usage_by_agent,
-        error=error,
-    )
+    return finish(run, messages, stop, steps, output, error)
 
 
 async def _execute(sandbox: Sandbox, code: str) -> Message:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from agorakit.agents.events import message_event
 from agorakit.agents.result import RunResult, StopReason
+from agorakit.agents.steps import ask_model, finish
 from agorakit.core.errors import AgorakitError, BudgetExceeded
 from agorakit.core.messages import Message
 from agorakit.kernel import Kernel, RunContext
@@ -42,17 +43,11 @@ async def react_loop(
             else:
                 choice = "required" if agent.tool_first and steps == 1 else agent.tool_choice
             request = ModelRequest(messages, specs, choice, None, agent.sampling)
-            try:
-                completion = await kernel.complete(model, request, run=run, agent=agent.name)
-            except BudgetExceeded as exceeded:
-                tracer.event("budget_exceeded", {"agorakit.budget.limit": exceeded.limit})
-                stop, error = "budget_exceeded", exceeded
+            reply = await ask_model(agent, model, kernel, run, request, messages)
+            if isinstance(reply, BudgetExceeded):
+                stop, error = "budget_exceeded", reply
                 steps -= 1  # the refused step never ran
                 break
-            reply = completion.message
-            reply.name = agent.name
-            messages.append(reply)
-            message_event(tracer, reply)
             if not reply.tool_calls:
                 stop, output = "final_answer", reply.content or ""
                 break
@@ -73,16 +68,7 @@ async def react_loop(
                 observation = result.to_message()
                 messages.append(observation)
                 message_event(tracer, observation)
-    return RunResult(
-        output=output,
-        messages=messages,
-        usage=run.usage,
-        run_id=run.run_id,
-        stop_reason=stop,
-        steps=steps,
-        usage_by_agent=run.usage_by_agent,
-        error=error,
-    )
+    return finish(run, messages, stop, steps, output, error)
 
 
 def count_repeats(reply: Message, seen: dict[str, int]) -> int:

@@ -49,7 +49,7 @@ _SCALARS = (str, int, float, bool, type(None))
 def compile_constraint(spec: Any, where: str) -> Check:
     """The predicate for one constraint; ``where`` prefixes error messages."""
     if not isinstance(spec, Mapping):
-        raise PolicyError(f"{where}: a constraint must be a mapping of keywords, got {_kind(spec)}")
+        raise PolicyError(f"{where}: a constraint must be a mapping of keywords, got {kind_of(spec)}")
     for key in spec:
         if key not in KEYWORDS:
             raise PolicyError(f"{where}: unsupported keyword {key!r} (supported: {_SUPPORTED})")
@@ -230,11 +230,14 @@ def _count(spec: Mapping[str, Any], key: str, where: str) -> int | None:
     return value
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """What a value is, for error messages: "null", "a list", "a mapping", "int 5"."""
     if value is None:
         return "null"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
     return f"{type(value).__name__} {_short(value)}"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from agorakit.policy.constraints import Check, compile_constraint
+from agorakit.policy.constraints import Check, compile_constraint, kind_of
 from agorakit.policy.decision import EFFECTS, FALLBACKS, MODES, Effect, Fallback, Mode
 from agorakit.policy.errors import PolicyError
 
@@ -150,7 +150,7 @@ def parse_data(data: Any, source: str, known_tools: KnownTools | None) -> Parsed
     """Validate plain policy data and compile its rules."""
     if not isinstance(data, Mapping):
         raise PolicyError(
-            f"{source}: a policy must be a mapping with version, mode, fallback and tools, got {_kind(data)}"
+            f"{source}: a policy must be a mapping with version, mode, fallback and tools, got {kind_of(data)}"
         )
     for key in data:
         if key not in TOP_LEVEL_KEYS:
@@ -164,7 +164,7 @@ def parse_data(data: Any, source: str, known_tools: KnownTools | None) -> Parsed
     if tools is None:
         tools = {}
     if not isinstance(tools, Mapping):
-        raise PolicyError(f"{source}: tools: expected a mapping of tool name to a list of rules, got {_kind(tools)}")
+        raise PolicyError(f"{source}: tools: expected a mapping of tool name to a list of rules, got {kind_of(tools)}")
 
     schemas = _known(known_tools)
     rules: dict[str, tuple[Rule, ...]] = {}
@@ -176,7 +176,7 @@ def parse_data(data: Any, source: str, known_tools: KnownTools | None) -> Parsed
             known = ", ".join(sorted(schemas)) or "none"
             raise PolicyError(f"{where}: unknown tool {name!r} (known tools: {known})")
         if not isinstance(raw_rules, list):
-            raise PolicyError(f"{where}: expected a list of rules, got {_kind(raw_rules)}")
+            raise PolicyError(f"{where}: expected a list of rules, got {kind_of(raw_rules)}")
         arguments = schemas.get(name) if schemas is not None else None
         rules[name] = tuple(
             parse_rule(name, raw, f"{where}[{index}]", arguments) for index, raw in enumerate(raw_rules)
@@ -187,7 +187,7 @@ def parse_data(data: Any, source: str, known_tools: KnownTools | None) -> Parsed
 def parse_rule(tool: str, raw: Any, where: str, arguments: Collection[str] | None) -> Rule:
     """One rule; ``arguments`` (when known) are the names the tool accepts."""
     if not isinstance(raw, Mapping):
-        raise PolicyError(f"{where}: a rule must be a mapping with an effect, got {_kind(raw)}")
+        raise PolicyError(f"{where}: a rule must be a mapping with an effect, got {kind_of(raw)}")
     for key in raw:
         if key not in RULE_KEYS:
             raise PolicyError(f"{where}: unknown key {key!r} (allowed: {', '.join(RULE_KEYS)})")
@@ -202,10 +202,10 @@ def parse_rule(tool: str, raw: Any, where: str, arguments: Collection[str] | Non
         fallback = _choice(fallback, FALLBACKS, f"{where}.fallback")
     reason = raw.get("reason")
     if reason is not None and not isinstance(reason, str):
-        raise PolicyError(f"{where}.reason: expected a string, got {_kind(reason)}")
+        raise PolicyError(f"{where}.reason: expected a string, got {kind_of(reason)}")
     when = raw.get("when") or {}
     if not isinstance(when, Mapping):
-        raise PolicyError(f"{where}.when: expected a mapping of argument name to constraint, got {_kind(when)}")
+        raise PolicyError(f"{where}.when: expected a mapping of argument name to constraint, got {kind_of(when)}")
     checks: list[tuple[str, Check]] = []
     for argument, constraint in when.items():
         if not isinstance(argument, str):
@@ -257,13 +257,3 @@ def _choice(value: Any, allowed: Iterable[str], where: str) -> str:
     if value not in options or not isinstance(value, str):
         raise PolicyError(f"{where}: expected one of {', '.join(options)}, got {value!r}")
     return value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return f"{type(value).__name__} {value!r}"[:80]
