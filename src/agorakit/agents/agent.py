@@ -13,7 +13,6 @@ from agorakit.agents.react import react_loop
 from agorakit.agents.result import RunResult
 from agorakit.core import settings
 from agorakit.core.errors import AgorakitError, ConfigError
-from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message
 from agorakit.kernel import Budget, Kernel, RunContext, default_kernel
 from agorakit.models.base import ChatModel, Sampling, ToolChoice
@@ -21,7 +20,8 @@ from agorakit.models.uri import resolve_model
 from agorakit.policy import Policy, PolicyGate
 from agorakit.tools import Tool, ToolDispatcher, tool
 from agorakit.trace import attributes as attr
-from agorakit.trace.tracer import NullSink, Span, Tracer, TraceSink
+from agorakit.trace.setup import TraceOption, tracer_for
+from agorakit.trace.tracer import Span
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant. Use a tool when it helps you answer correctly; "
@@ -31,8 +31,6 @@ DEFAULT_INSTRUCTIONS = (
 if TYPE_CHECKING:
     from agorakit.tools.sandbox import SandboxLimits
 
-TraceOption = TraceSink | str | Path | bool | None
-_NO_SINK = NullSink()
 
 
 class Agent:
@@ -140,7 +138,7 @@ class Agent:
         """
         model = self.model
         kernel = self._kernel or default_kernel()
-        run = context if context is not None else RunContext.create(self._tracer(), self.budget)
+        run = context if context is not None else RunContext.create(tracer_for(self._trace), self.budget)
         tracer = run.tracer
         system = Message("system", self._system_prompt(model))
         if isinstance(task, str):
@@ -190,18 +188,6 @@ class Agent:
         how = codeact.instructions(self.dispatcher.specs, json_actions=codeact.uses_json_actions(model))
         return f"{self.instructions}\n\n{how}"
 
-    def _tracer(self) -> Tracer:
-        option = self._trace
-        if option is False or (option is None and not settings.tracing_enabled()):
-            return Tracer(new_run_id(), _NO_SINK, capture_content=False)
-        sink: TraceSink
-        if option is None or option is True or isinstance(option, str | Path):
-            from agorakit.trace.store import open_store
-
-            sink = open_store(settings.trace_db_path() if option is None or option is True else option)
-        else:
-            sink = option
-        return Tracer(new_run_id(), sink, capture_content=settings.capture_content())
 
 
 def _summarise(root: Span, result: RunResult, *, capture: bool) -> None:

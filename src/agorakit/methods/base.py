@@ -1,0 +1,131 @@
+"""The one small interface every multi-agent method implements."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from agorakit.core import settings
+from agorakit.core.errors import ConfigError
+from agorakit.core.messages import Message
+from agorakit.kernel import Budget, Kernel, RunContext, default_kernel
+from agorakit.methods.answers import extract_answer
+from agorakit.methods.result import MethodResult
+from agorakit.methods.session import Session
+from agorakit.models.base import ChatModel, Sampling
+from agorakit.models.uri import resolve_model
+from agorakit.trace import attributes as attr
+from agorakit.trace.setup import TraceOption, tracer_for
+
+OP_INVOKE_METHOD = "invoke_method"
+
+
+@dataclasses.dataclass(frozen=True)
+class NoConfig:
+    """For methods without settings."""
+
+
+class Method(ABC):
+    """A multi-agent method: ``await method.run(task)`` returns a :class:`MethodResult`.
+
+    Subclasses set ``name``, ``summary`` (one line), ``paper`` (citation) and
+    ``Config`` (a frozen dataclass whose defaults come from the paper), and
+    implement :meth:`solve`. ``models`` gives some roles their own backend.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    paper: ClassVar[str]
+    Config: ClassVar[type[Any]] = NoConfig
+
+    def __init__(
+        self,
+        model: str | ChatModel | None = None,
+        *,
+        config: Any | None = None,
+        models: Mapping[str, str | ChatModel] | None = None,
+        kernel: Kernel | None = None,
+        budget: Budget | None = None,
+        sampling: Sampling | None = None,
+        trace: TraceOption = None,
+        **overrides: Any,
+    ) -> None:
+        base = config if config is not None else self.Config()
+        if not isinstance(base, self.Config):
+            raise ConfigError(f"{self.name}: config must be a {self.Config.__name__}, got {type(base).__name__}")
+        fields = {f.name for f in dataclasses.fields(base)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ConfigError(
+                f"{self.name}: unknown setting(s) {', '.join(unknown)}",
+                hint=f"settings of {self.name}: {', '.join(sorted(fields)) or 'none'}",
+            )
+        self.config = dataclasses.replace(base, **overrides)
+        self._model_spec = model if model is not None else settings.default_model()
+        self._role_specs = dict(models or {})
+        self._kernel = kernel
+        self._budget = budget
+        self._sampling = sampling
+        self._trace = trace
+
+    @abstractmethod
+    async def solve(self, task: str, session: Session) -> str:
+        """Run the method on ``task``; return its final text."""
+
+    def extract(self, answer: str) -> str | None:
+        """The final answer in the method's text (methods may refine this)."""
+        return extract_answer(answer)
+
+    def run_sync(self, task: str) -> MethodResult:
+        return asyncio.run(self.run(task))
+
+    async def run(self, task: str) -> MethodResult:
+        default = resolve_model(self._model_spec)
+        models = {role: resolve_model(spec) for role, spec in self._role_specs.items()}
+        run = RunContext.create(tracer_for(self._trace), self._budget)
+        tracer = run.tracer
+        attributes: dict[str, Any] | None = None
+        if tracer.enabled:
+            attributes = {
+                attr.OPERATION: OP_INVOKE_METHOD,
+                "agorakit.method": self.name,
+                attr.REQUEST_MODEL: default.model_name,
+                "agorakit.method.config": repr(self.config),
+            }
+            if tracer.capture_content:
+                attributes["agorakit.input"] = task
+        session = Session(
+            self.name, default, self._kernel or default_kernel(), run, models=models, sampling=self._sampling
+        )
+        try:
+            with tracer.span(f"{OP_INVOKE_METHOD} {self.name}", attributes) as root:
+                session.note(Message("user", task, name="user"))
+                answer = await self.solve(task, session)
+                result = MethodResult(
+                    method=self.name,
+                    answer=answer,
+                    final_answer=self.extract(answer),
+                    transcript=session.transcript,
+                    usage=run.usage,
+                    usage_by_agent=run.usage_by_agent,
+                    run_id=run.run_id,
+                )
+                if tracer.enabled:
+                    root.attributes.update(
+                        {
+                            attr.INPUT_TOKENS: run.usage.input_tokens,
+                            attr.OUTPUT_TOKENS: run.usage.output_tokens,
+                            "agorakit.calls": run.usage.calls,
+                        }
+                    )
+                    if tracer.capture_content:
+                        root.attributes["agorakit.output"] = answer
+            return result
+        except BaseException as error:
+            tracer.flush(timeout=10.0)
+            if getattr(error, "run_id", "") is None and tracer.enabled:
+                error.run_id = run.run_id  # type: ignore[attr-defined]
+            raise
