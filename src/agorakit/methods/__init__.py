@@ -21,6 +21,22 @@ from agorakit.methods.structured import StructuredOutputError
 REGISTRY: dict[str, str] = {
     "vanilla": "agorakit.methods.vanilla:Vanilla",
     "cot": "agorakit.methods.cot:ChainOfThought",
+    "self_consistency": "agorakit.methods.self_consistency:SelfConsistency",
+    "llm_debate": "agorakit.methods.llm_debate:LLMDebate",
+    "mad": "agorakit.methods.mad:MultiAgentDebate",
+    "dylan": "agorakit.methods.dylan:DyLAN",
+    "macnet": "agorakit.methods.macnet:MacNet",
+    "group_chat": "agorakit.methods.group_chat:AutoGenGroupChat",
+    "swarm": "agorakit.methods.swarm:Swarm",
+    "self_refine": "agorakit.methods.self_refine:SelfRefine",
+    "reflexion": "agorakit.methods.reflexion:Reflexion",
+    "agentverse": "agorakit.methods.agentverse:AgentVerse",
+    "camel": "agorakit.methods.camel:Camel",
+    "autoagents": "agorakit.methods.autoagents:AutoAgents",
+    "captain": "agorakit.methods.captain:Captain",
+    "magentic_one": "agorakit.methods.magentic_one:MagenticOne",
+    "maker": "agorakit.methods.maker:Maker",
+    "mav": "agorakit.methods.mav:MultiAgentVerification",
 }
 
 

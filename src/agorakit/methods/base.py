@@ -112,6 +112,7 @@ class Method(ABC):
                     usage=run.usage,
                     usage_by_agent=run.usage_by_agent,
                     run_id=run.run_id,
+                    details=session.details,
                 )
                 if tracer.enabled:
                     root.attributes.update(

@@ -50,6 +50,9 @@ class Session:
         self.sampling = sampling or Sampling()
         self.transcript: list[Message] = []
         self.calls = 0
+        #: What the method wants to report beyond its answer (votes, scores,
+        #: importance...); copied into ``MethodResult.details``.
+        self.details: dict[str, object] = {}
 
     def model_for(self, agent: str) -> ChatModel:
         if agent in self.models:

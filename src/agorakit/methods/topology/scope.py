@@ -1,0 +1,139 @@
+"""Where a topology runs: one run (usage, trace, budget) and, inside a method, its session.
+
+Every primitive takes ``context=``: a :class:`RunContext` (the run to join), a
+:class:`Session` (a method's run: its transcript gets every message too), or
+``None`` (join the team that is running now, if any, else start a new run).
+While a primitive runs it is the *current scope*, so a team called as a tool
+by one of its agents joins the same run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias, runtime_checkable
+
+from agorakit.agents.events import message_event
+from agorakit.agents.result import RunResult
+from agorakit.core.errors import ConfigError
+from agorakit.core.messages import Message
+from agorakit.kernel import Kernel, RunContext, default_kernel
+from agorakit.methods.session import Session
+from agorakit.trace.setup import TraceOption, tracer_for
+
+Context: TypeAlias = RunContext | Session | None
+
+
+@runtime_checkable
+class Participant(Protocol):
+    """What a topology can run: an :class:`~agorakit.agents.Agent`, a team, or
+    anything with a ``name`` and the same ``run`` shape."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def run(
+        self, task: str | Sequence[Message], *, history: Sequence[Message] = (), context: RunContext | None = None
+    ) -> RunResult: ...
+
+
+@dataclass(slots=True)
+class Scope:
+    """The run a primitive's calls are accounted to, and the session (if any) whose transcript they join."""
+
+    run: RunContext
+    session: Session | None = None
+
+    def record(self, message: Message) -> None:
+        """Add an already traced message to the session's transcript."""
+        if self.session is not None:
+            self.session.transcript.append(message)
+
+    def note(self, message: Message) -> None:
+        """Trace a message and add it to the transcript."""
+        message_event(self.run.tracer, message)
+        self.record(message)
+
+    def kernel(self, participant: object = None) -> Kernel:
+        """The session's kernel, else the participant's own, else the shared one."""
+        if self.session is not None:
+            return self.session.kernel
+        own = getattr(participant, "_kernel", None)
+        return own if isinstance(own, Kernel) else default_kernel()
+
+
+_current: ContextVar[Scope | None] = ContextVar("agorakit_topology_scope", default=None)
+
+
+def current_scope() -> Scope | None:
+    """The scope of the primitive running now (in this task), if any."""
+    return _current.get()
+
+
+def resolve(context: Context, trace: TraceOption = None) -> Scope:
+    if isinstance(context, Session):
+        return Scope(context.run, context)
+    running = _current.get()
+    if isinstance(context, RunContext):
+        # Joining the current run by its RunContext keeps its session.
+        return running if running is not None and running.run is context else Scope(context)
+    if context is not None:
+        raise ConfigError(f"context must be a RunContext or a Session, got {type(context).__name__}")
+    return running if running is not None else Scope(RunContext.create(tracer_for(trace)))
+
+
+@contextmanager
+def active(scope: Scope) -> Iterator[Scope]:
+    token = _current.set(scope)
+    try:
+        yield scope
+    finally:
+        _current.reset(token)
+
+
+def as_conversation(task: str | Sequence[Message], history: Sequence[Message] = ()) -> list[Message]:
+    """``history`` then the task (a user message, or a conversation to continue)."""
+    if isinstance(task, str):
+        return [*history, Message("user", task, name="user")]
+    if not task:
+        raise ConfigError("a team needs a task: a string or a non-empty list of messages")
+    return [*history, *task]
+
+
+def view_for(name: str, conversation: Sequence[Message]) -> list[Message]:
+    """A shared conversation as ``name`` sees it: its own messages as the
+    assistant's, everyone else's as named user messages."""
+    seen: list[Message] = []
+    for message in conversation:
+        if message.role == "assistant" and message.name != name:
+            seen.append(Message("user", message.content, name=message.name))
+        elif message.role == "assistant":
+            seen.append(Message("assistant", message.content, name=name))
+        else:
+            seen.append(message)
+    return seen
+
+
+def result(
+    scope: Scope,
+    output: str | None,
+    messages: list[Message],
+    steps: int,
+    *,
+    last: RunResult | None = None,
+) -> RunResult:
+    """A team's :class:`RunResult`: ``last`` (the participant run that ended
+    the team early, if one did) gives the stop reason and error."""
+    stop = last.stop_reason if last is not None and last.output is None else "final_answer"
+    return RunResult(
+        output=output,
+        messages=messages,
+        usage=scope.run.usage,
+        run_id=scope.run.run_id,
+        stop_reason=stop,
+        steps=steps,
+        usage_by_agent=scope.run.usage_by_agent,
+        error=last.error if last is not None else None,
+    )
