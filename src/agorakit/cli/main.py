@@ -1,4 +1,4 @@
-"""The ``agora`` command: run an agent, list models, inspect traces."""
+"""The ``agora`` command: run an agent or a method, list models and methods, inspect traces."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from agorakit import __version__
-from agorakit.cli import models_cmd, run_cmd, security_cmd, trace_cmd
+from agorakit.cli import methods_cmd, models_cmd, run_cmd, security_cmd, trace_cmd
 
 app = typer.Typer(
     name="agora",
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.command("run")(run_cmd.run)
 app.command("models")(models_cmd.models)
+app.command("methods")(methods_cmd.methods)
 app.add_typer(trace_cmd.app, name="trace", help="List, show and export run traces.")
 app.add_typer(security_cmd.app, name="security", help="Measure tool policies against prompt injection (AgentDojo).")
 

@@ -1,4 +1,4 @@
-"""``agora run``: one agent with the built-in tools on one task."""
+"""``agora run``: one agent with the built-in tools on one task (or, with ``--method``, a multi-agent method)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,17 @@ def run(
             help="Make the first step call a tool (default: on for the embedded llamacpp models, off otherwise).",
         ),
     ] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="Run a multi-agent method instead (see `agora methods`).")
+    ] = None,
+    settings_: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="A setting of the --method (repeatable), e.g. --set rounds=2."),
+    ] = None,
+    role_models: Annotated[
+        list[str] | None,
+        typer.Option("--role-model", metavar="ROLE=URI", help="A model for one role of the --method (repeatable)."),
+    ] = None,
 ) -> None:
     """Run one agent with the built-in tools (calculator, current_time) and print its answer.
 
@@ -41,7 +52,29 @@ def run(
     1  an error, such as a bad model URI or an unreachable server (one line on stderr; --debug for the traceback).
 
     2  a usage error.
+
+    With --method, the method runs instead (--max-steps and --tool-first do not apply);
+    exit status 3 then means no final answer could be extracted.
     """
+    if method is not None:
+        from agorakit.cli.methods_cmd import run_method
+
+        code = run_method(
+            task,
+            method,
+            model=model,
+            settings=settings_ or [],
+            role_models=role_models or [],
+            timeout=timeout,
+            max_calls=max_calls,
+            max_tokens=max_tokens,
+            trace=trace,
+        )
+        if code:
+            raise typer.Exit(code)
+        return
+    if settings_ or role_models:
+        raise typer.BadParameter("--set and --role-model need --method", param_hint="--set/--role-model")
     from agorakit.agents import Agent
     from agorakit.kernel import Budget, Kernel
     from agorakit.models import resolve_model

@@ -37,6 +37,7 @@ REGISTRY: dict[str, str] = {
     "magentic_one": "agorakit.methods.magentic_one:MagenticOne",
     "maker": "agorakit.methods.maker:Maker",
     "mav": "agorakit.methods.mav:MultiAgentVerification",
+    "mapcoder": "agorakit.methods.mapcoder:MapCoder",
 }
 
 

@@ -1,0 +1,188 @@
+"""``agora methods`` (the registered multi-agent methods) and ``agora run --method``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, Literal, Union
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from agorakit.core.errors import ConfigError
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def methods() -> None:
+    """List the multi-agent methods: name, what it does, and its paper."""
+    from agorakit.methods import available
+
+    table = Table(title="Multi-agent methods", title_justify="left")
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("summary")
+    table.add_column("paper")
+    for cls in available():
+        table.add_row(cls.name, cls.summary, cls.paper)
+    Console().print(table)
+
+
+# --- settings from the command line -------------------------------------------
+
+
+def _type_name(kind: Any) -> str:
+    if typing.get_origin(kind) is Literal:
+        return " | ".join(repr(arg) for arg in typing.get_args(kind))
+    return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+
+
+def describe_settings(config_cls: type[Any]) -> str:
+    """``k: int = 3, t: int = 5, ...`` for a method's Config dataclass."""
+    hints = typing.get_type_hints(config_cls)
+    parts = []
+    for item in dataclasses.fields(config_cls):
+        default = item.default if item.default is not dataclasses.MISSING else "?"
+        parts.append(f"{item.name}: {_type_name(hints.get(item.name, Any))} = {default!r}")
+    return ", ".join(parts) or "none"
+
+
+def coerce(value: str, kind: Any, key: str) -> Any:
+    """``value`` (command-line text) as ``kind``: int, float, bool, str, a Literal, or an Optional of those."""
+    origin = typing.get_origin(kind)
+    if origin is Union or origin is types.UnionType:
+        options = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        if len(options) < len(typing.get_args(kind)) and value.strip().lower() in ("none", "null"):
+            return None
+        for option in options:
+            try:
+                return coerce(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"setting {key}: cannot read {value!r} as {_type_name(kind)}")
+    if origin is Literal:
+        for choice in typing.get_args(kind):
+            if str(choice) == value:
+                return choice
+        raise ConfigError(f"setting {key}: {value!r} is not one of {', '.join(repr(c) for c in typing.get_args(kind))}")
+    try:
+        if kind is bool:
+            lowered = value.strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError(value)
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+    except ValueError:
+        raise ConfigError(f"setting {key}: cannot read {value!r} as {_type_name(kind)}") from None
+    if kind is str or kind is Any:
+        return value
+    import yaml  # other types (lists, tuples, mappings): read the value as YAML
+
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"setting {key}: cannot read {value!r} as {_type_name(kind)}: {error}") from None
+
+
+def _pairs(items: Sequence[str], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} {item!r}: expected KEY=VALUE", hint=f"for example {option} rounds=2")
+        pairs.append((key.strip(), value))
+    return pairs
+
+
+def parse_settings(method: str, items: Sequence[str]) -> dict[str, Any]:
+    """``["k=1", "t=2"]`` as the method's typed settings; an unknown key is a :class:`ConfigError`."""
+    from agorakit.methods import method_class
+
+    config_cls = method_class(method).Config
+    hints = typing.get_type_hints(config_cls)
+    fields = {item.name for item in dataclasses.fields(config_cls)}
+    settings: dict[str, Any] = {}
+    for key, value in _pairs(items, "--set"):
+        if key not in fields:
+            raise ConfigError(
+                f"unknown setting {key!r} for method {method!r}",
+                hint=f"settings of {method}: {describe_settings(config_cls)}",
+            )
+        settings[key] = coerce(value, hints.get(key, Any), key)
+    return settings
+
+
+# --- agora run --method ---------------------------------------------------------
+
+
+def run_method(
+    task: str,
+    method: str,
+    *,
+    model: str | None,
+    settings: Sequence[str],
+    role_models: Sequence[str],
+    timeout: float,
+    max_calls: int | None,
+    max_tokens: int | None,
+    trace: bool,
+) -> int:
+    """Run ``method`` on ``task`` and print its answer, final answer, usage per agent and run id.
+
+    Returns the exit code: 0 with a final answer, 3 without.
+    """
+    from agorakit.core import settings as global_settings
+    from agorakit.kernel import Budget, Kernel
+    from agorakit.methods import method_class
+    from agorakit.models import resolve_model
+
+    cls = method_class(method)
+    overrides = parse_settings(method, settings)
+    roles = dict(_pairs(role_models, "--role-model"))
+    console = Console(soft_wrap=True)
+    # Resolved here once (a method would resolve URIs per run): the embedded model is
+    # loaded under a spinner, and a scripted file keeps one position for the whole run.
+    backend = resolve_model(model or global_settings.default_model())
+    role_backends = {role: resolve_model(uri) for role, uri in roles.items()}
+    for loaded in (backend, *role_backends.values()):
+        preload = getattr(loaded, "load", None)
+        if callable(preload):
+            with console.status(f"Loading {loaded.uri} …", spinner="dots"):
+                preload()
+    runner = cls(
+        backend,
+        models=role_backends,
+        kernel=Kernel(timeout=timeout),
+        budget=Budget(max_calls=max_calls, max_tokens=max_tokens),
+        trace=None if trace else False,
+        **overrides,
+    )
+    with console.status(f"Running {method} on {backend.uri} …", spinner="dots"):
+        result = asyncio.run(runner.run(task))
+    console.print(result.answer, markup=False, highlight=False)
+    console.print()
+    if result.final_answer is not None:
+        console.print("[bold]final answer:[/bold] " + escape(result.final_answer), highlight=False)
+    else:
+        console.print("[yellow]no final answer could be extracted[/yellow]", highlight=False)
+    table = Table(title="usage per agent", title_justify="left")
+    table.add_column("agent")
+    for column in ("calls", "input tokens", "output tokens"):
+        table.add_column(column, justify="right")
+    for agent, usage in result.usage_by_agent.items():
+        table.add_row(agent, str(usage.calls), str(usage.input_tokens), str(usage.output_tokens))
+    total = result.usage
+    table.add_row("[bold]total[/bold]", str(total.calls), str(total.input_tokens), str(total.output_tokens))
+    console.print(table)
+    if trace:
+        console.print(f"run id: [bold]{result.run_id}[/bold]   (agora trace show {result.run_id})", highlight=False)
+    return 0 if result.final_answer is not None else 3
