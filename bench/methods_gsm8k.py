@@ -52,7 +52,7 @@ from agorakit.core.usage import Usage
 from agorakit.kernel import Kernel
 from agorakit.methods import REGISTRY, method_class
 from agorakit.models import ChatModel, ModelRequest, resolve_model
-from agorakit.models.base import Completion, StreamChunk
+from agorakit.models.base import Completion, Sampling, StreamChunk
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "gsm8k_sample.jsonl"
 DEFAULT_MODEL = "llamacpp:gemma-3-270m"
@@ -132,7 +132,12 @@ def overrides_for(name: str, full: bool) -> tuple[dict[str, Any], list[str]]:
 
 
 async def run_method(
-    name: str, model: CountingModel, questions: list[tuple[str, str]], full: bool, timeout: float
+    name: str,
+    model: CountingModel,
+    questions: list[tuple[str, str]],
+    full: bool,
+    timeout: float,
+    sampling: Sampling | None = None,
 ) -> Row:
     row = Row(name)
     before = model.usage
@@ -145,7 +150,9 @@ async def run_method(
         return row
     for question, gold in questions:
         try:
-            method = method_class(name)(model, kernel=Kernel(timeout=timeout), trace=False, **config)
+            method = method_class(name)(
+                model, kernel=Kernel(timeout=timeout), trace=False, sampling=sampling, **config
+            )
             result = await method.run(question)
         except Exception as error:  # recorded; the benchmark goes on
             row.errors += 1
@@ -258,7 +265,12 @@ def llama_server(log_path: Path, ready_timeout: float = 180.0) -> Iterator[str]:
 
 
 async def bench(
-    model_uri: str, names: list[str], questions: list[tuple[str, str]], full: bool, timeout: float
+    model_uri: str,
+    names: list[str],
+    questions: list[tuple[str, str]],
+    full: bool,
+    timeout: float,
+    sampling: Sampling | None = None,
 ) -> list[Row]:
     console = Console(stderr=True)
     backend = resolve_model(model_uri)
@@ -269,7 +281,7 @@ async def bench(
     rows = []
     for name in names:
         console.print(f"[dim]{name} …[/dim]")
-        row = await run_method(name, model, questions, full, timeout)
+        row = await run_method(name, model, questions, full, timeout, sampling)
         if row.skipped:
             console.print(f"[yellow]{name}: settings not in its Config, skipped: {', '.join(row.skipped)}[/yellow]")
         console.print(
@@ -289,6 +301,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=3, help="how many GSM8K questions (default 3)")
     parser.add_argument("--full", action="store_true", help="use the paper defaults instead of the small configs")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per model call")
+    parser.add_argument(
+        "--max-tokens", type=int, help="cap every call's output tokens (the method's sampling; default: backend's)"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     parser.add_argument(
         "--extra",
@@ -309,15 +324,16 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown method(s) {', '.join(unknown)}; registered: {', '.join(REGISTRY)}")
     questions = load_questions(args.questions)
+    sampling = Sampling(max_tokens=args.max_tokens) if args.max_tokens else None
 
     if args.openai_server:
         log = Path(os.environ.get("TMPDIR", "/tmp")) / f"agorakit-llama-server-{os.getpid()}.log"
         with llama_server(log) as base_url:
             uri = f"openai:{ALIAS}@{base_url}"
-            rows = asyncio.run(bench(uri, names, questions, args.full, args.timeout))
+            rows = asyncio.run(bench(uri, names, questions, args.full, args.timeout, sampling))
     else:
         uri = args.model
-        rows = asyncio.run(bench(uri, names, questions, args.full, args.timeout))
+        rows = asyncio.run(bench(uri, names, questions, args.full, args.timeout, sampling))
 
     console = Console(width=max(Console().width, 120))  # the table stays readable when piped
     console.print(table(rows, len(questions), uri))
