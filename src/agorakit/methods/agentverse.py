@@ -62,7 +62,6 @@ from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
 from agorakit.methods.base import Method
 from agorakit.methods.session import Session
-from agorakit.models.base import Sampling
 
 NO_ADVICE = "No advice yet."
 
@@ -151,11 +150,6 @@ class AgentVerseConfig:
     critic_temperature: float | None = 0.3  # critics
 
 
-def _sampling(session: Session, temperature: float | None) -> Sampling:
-    if temperature is None:
-        return session.sampling
-    return dataclasses.replace(session.sampling, temperature=temperature)
-
 
 def _log_text(log: list[tuple[str, str]]) -> str:
     return "\n\n".join(f"[{speaker}]: {text}" for speaker, text in log)
@@ -194,7 +188,7 @@ class AgentVerse(Method):
                         Message("system", EXECUTOR),
                         Message("user", f"Problem:\n{task}\n\nDecided solution:\n{decision}"),
                     ],
-                    sampling=_sampling(session, config.temperature),
+                    sampling=session.sampling_with(config.temperature),
                 )
             verdict = await session.structured(
                 "evaluator",
@@ -208,7 +202,7 @@ class AgentVerse(Method):
                     ),
                 ],
                 Evaluation,
-                sampling=_sampling(session, config.temperature),
+                sampling=session.sampling_with(config.temperature),
             )
             if verdict.correct:
                 break
@@ -225,7 +219,7 @@ class AgentVerse(Method):
             "recruiter",
             [Message("system", RECRUITER), Message("user", prompt)],
             recruitment_schema(count),
-            sampling=_sampling(session, self.config.temperature),
+            sampling=session.sampling_with(self.config.temperature),
         )
         experts: list[str] = reply.model_dump()["experts"]
         return [role.strip().rstrip(".") for role in experts[:count]]
@@ -238,7 +232,7 @@ class AgentVerse(Method):
                 Message("system", f"You are {role}. {SOLVER}"),
                 Message("user", f"Problem:\n{task}\n\nDiscussion so far:\n{discussion}"),
             ],
-            sampling=_sampling(session, self.config.temperature),
+            sampling=session.sampling_with(self.config.temperature),
         )
 
     async def _vertical(self, task: str, roles: list[str], opening: list[tuple[str, str]], session: Session) -> str:
@@ -259,7 +253,7 @@ class AgentVerse(Method):
                             Message("user", f"Problem:\n{task}\n\nDiscussion so far:\n{seen}"),
                         ],
                         Critique,
-                        sampling=_sampling(session, self.config.critic_temperature),
+                        sampling=session.sampling_with(self.config.critic_temperature),
                     )
                     for index, role in enumerate(critics, start=1)
                 )
@@ -286,7 +280,7 @@ class AgentVerse(Method):
                     Message("system", f"You are {role}. {DISCUSSANT}"),
                     Message("user", f"Problem:\n{task}\n\nDiscussion so far:\n{discussion}"),
                 ],
-                sampling=_sampling(session, self.config.critic_temperature),
+                sampling=session.sampling_with(self.config.critic_temperature),
             )
             if said.strip():
                 log.append((f"expert_{index}", said))

@@ -45,7 +45,7 @@ from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
 from agorakit.methods.answers import extract_answer
 from agorakit.methods.base import Method
-from agorakit.methods.self_consistency import majority_vote, read_vote_text, sampling_with, vote_text
+from agorakit.methods.self_consistency import majority_vote, read_vote_text, vote_text
 from agorakit.methods.session import Session
 from agorakit.models.base import Sampling
 
@@ -105,7 +105,7 @@ class LLMDebate(Method):
             raise ConfigError("llm_debate: agents and rounds must be at least 1")
         if config.aggregation not in ("vote", "llm"):
             raise ConfigError(f"llm_debate: unknown aggregation {config.aggregation!r}", hint="use 'vote' or 'llm'")
-        sampling = sampling_with(session, config.temperature, config.max_tokens)
+        sampling = session.sampling_with(config.temperature, config.max_tokens)
         names = [f"debater_{index + 1}" for index in range(config.agents)]
         histories: list[list[Message]] = [[Message("user", first_prompt(task))] for _ in names]
         latest: list[str] = []
@@ -126,7 +126,7 @@ class LLMDebate(Method):
             return await session.chat(
                 "aggregator",
                 [Message("user", aggregation_prompt(task, latest))],
-                sampling=sampling_with(session, None, config.max_tokens),
+                sampling=session.sampling_with(None, config.max_tokens),
             )
         outcome = majority_vote([extract_answer(text) for text in latest])
         if outcome is None:

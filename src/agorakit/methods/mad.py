@@ -49,7 +49,6 @@ from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
 from agorakit.methods.answers import extract_answer
 from agorakit.methods.base import Method
-from agorakit.methods.self_consistency import sampling_with
 from agorakit.methods.session import Session
 
 ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
@@ -159,7 +158,7 @@ class MultiAgentDebate(Method):
         config: MADConfig = self.config
         if config.max_rounds < 1:
             raise ConfigError("mad: max_rounds must be at least 1")
-        sampling = sampling_with(session, config.temperature, config.max_tokens)
+        sampling = session.sampling_with(config.temperature, config.max_tokens)
         affirmative = [Message("system", debater_instructions(task)), Message("user", f"{task}\n\n{ANSWER_FORMAT}")]
         negative = [Message("system", debater_instructions(task))]
         moderator = [Message("system", moderator_instructions(task))]

@@ -35,7 +35,6 @@ Where agorakit deliberately differs from the paper:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ from agorakit.methods.answers import extract_answer
 from agorakit.methods.base import Method
 from agorakit.methods.cot import INSTRUCTION
 from agorakit.methods.session import Session
-from agorakit.models.base import Sampling
 
 _VOTE_LINE = re.compile(r"^The answer is (.*) \((\d+) of (\d+) (?:samples|agents)\)$")
 _NUMERIC = re.compile(r"^[-+]?\d+(?:\.\d*)?$|^[-+]?\.\d+$")
@@ -113,15 +111,6 @@ def read_vote_text(text: str) -> str | None:
     return extract_answer(text)
 
 
-def sampling_with(session: Session, temperature: float | None, max_tokens: int | None = None) -> Sampling:
-    """The session's sampling with the method's temperature (and max tokens, when set)."""
-    changes: dict[str, object] = {}
-    if temperature is not None:
-        changes["temperature"] = temperature
-    if max_tokens is not None:
-        changes["max_tokens"] = max_tokens
-    return dataclasses.replace(session.sampling, **changes)  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
 class SelfConsistencyConfig:
@@ -144,7 +133,7 @@ class SelfConsistency(Method):
         samples = self.config.samples
         if samples < 1:
             raise ConfigError("self_consistency: samples must be at least 1")
-        sampling = sampling_with(session, self.config.temperature, self.config.max_tokens)
+        sampling = session.sampling_with(self.config.temperature, self.config.max_tokens)
         prompt = [Message("system", INSTRUCTION), Message("user", task)]
         texts = await asyncio.gather(
             *(session.chat(f"sampler_{index + 1}", prompt, sampling=sampling) for index in range(samples))

@@ -40,7 +40,6 @@ from pydantic import BaseModel, Field
 from agorakit.core.messages import Message
 from agorakit.methods.base import Method
 from agorakit.methods.session import Session
-from agorakit.models.base import Sampling
 
 GENERATE = 'Solve the task. Reason step by step, then finish with a last line of the form "The answer is <answer>".'
 
@@ -74,11 +73,6 @@ class SelfRefineConfig:
     refine_temperature: float | None = 0.7
 
 
-def _sampling(session: Session, temperature: float | None) -> Sampling:
-    if temperature is None:
-        return session.sampling
-    return dataclasses.replace(session.sampling, temperature=temperature)
-
 
 def history_text(task: str, drafts: list[str], feedback: list[str]) -> str:
     """The refiner's view: the task, then each draft followed by its feedback."""
@@ -100,7 +94,7 @@ class SelfRefine(Method):
         draft = await session.chat(
             "generator",
             [Message("system", GENERATE), Message("user", task)],
-            sampling=_sampling(session, config.temperature),
+            sampling=session.sampling_with(config.temperature),
         )
         drafts: list[str] = []
         notes: list[str] = []
@@ -109,7 +103,7 @@ class SelfRefine(Method):
                 "feedback",
                 [Message("system", FEEDBACK), Message("user", f"Task:\n{task}\n\nDraft answer:\n{draft}")],
                 Feedback,
-                sampling=_sampling(session, config.feedback_temperature),
+                sampling=session.sampling_with(config.feedback_temperature),
             )
             if verdict.stop:
                 break
@@ -118,6 +112,6 @@ class SelfRefine(Method):
             draft = await session.chat(
                 "refiner",
                 [Message("system", REFINE), Message("user", history_text(task, drafts, notes))],
-                sampling=_sampling(session, config.refine_temperature),
+                sampling=session.sampling_with(config.refine_temperature),
             )
         return draft

@@ -3,6 +3,7 @@ two ways an agent speaks (free text, or a validated structured output)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -53,6 +54,15 @@ class Session:
         #: What the method wants to report beyond its answer (votes, scores,
         #: importance...); copied into ``MethodResult.details``.
         self.details: dict[str, object] = {}
+
+    def sampling_with(self, temperature: float | None = None, max_tokens: int | None = None) -> Sampling:
+        """The run's sampling with a method's own temperature or token cap (``None`` keeps the run's)."""
+        changes: dict[str, Any] = {}
+        if temperature is not None:
+            changes["temperature"] = temperature
+        if max_tokens is not None:
+            changes["max_tokens"] = max_tokens
+        return dataclasses.replace(self.sampling, **changes) if changes else self.sampling
 
     def model_for(self, agent: str) -> ChatModel:
         if agent in self.models:
