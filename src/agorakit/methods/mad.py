@@ -29,7 +29,10 @@ Where agorakit deliberately differs:
   stop rule reads the explicit "a side is preferred" field; the official code
   stops when the answer field is non-empty. A verdict that says a side is
   preferred must name the side and give an answer (it is asked again
-  otherwise), so the two rules agree.
+  otherwise), so the two rules agree. A moderator still inconsistent after
+  its retries has preferred no side that round (``details
+  ["rounds_without_valid_verdict"]``): the debate goes on and the judge
+  decides, rather than one unparseable verdict ending the run.
 * The final judge is shown every round of the debate; the official code
   passes it only the first round's arguments, while the paper describes the
   judge extracting the answer "based on the whole debate history".
@@ -50,6 +53,7 @@ from agorakit.core.messages import Message
 from agorakit.methods.answers import extract_answer
 from agorakit.methods.base import Method
 from agorakit.methods.session import Session
+from agorakit.methods.structured import StructuredOutputError
 
 ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
 ANSWER_FORMAT = 'End with a last line of the form "The answer is <answer>".'
@@ -176,7 +180,17 @@ class MultiAgentDebate(Method):
             rounds.append((affirmative_text, negative_text))
 
             moderator.append(Message("user", moderator_prompt(number, affirmative_text, negative_text)))
-            verdict = await session.structured("moderator", moderator, ModeratorVerdict, sampling=sampling)
+            try:
+                verdict = await session.structured("moderator", moderator, ModeratorVerdict, sampling=sampling)
+            except StructuredOutputError as error:
+                # A moderator that cannot commit to a consistent verdict has preferred
+                # no side: the debate goes on and the judge decides at the end.
+                verdict = ModeratorVerdict.model_construct(
+                    preferred=False, supported_side="neither", reason=f"no valid verdict: {error.message}", answer=""
+                )
+                unsettled = session.details.setdefault("rounds_without_valid_verdict", [])
+                assert isinstance(unsettled, list)
+                unsettled.append(number)
             moderator.append(Message("assistant", verdict.model_dump_json()))
             if verdict.preferred:
                 return final_text(verdict.answer, f"{verdict.supported_side} side preferred", verdict.reason)

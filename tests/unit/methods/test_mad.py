@@ -132,3 +132,13 @@ async def test_defaults_and_config_errors() -> None:
     assert {r.sampling.temperature for r in debate.model.requests} == {0.0}
     with pytest.raises(ConfigError, match="max_rounds"):
         await MultiAgentDebate(debate.model, max_rounds=0, trace=False).run("q")
+
+
+async def test_a_moderator_that_never_gives_a_valid_verdict_leaves_the_decision_to_the_judge() -> None:
+    inconsistent = json.dumps({"preferred": True, "supported_side": "neither", "reason": "r", "answer": "7"})
+    debate = Debate([inconsistent] * 3, judge=["candidates", json.dumps({"reason": "r", "answer": "9"})])
+    result = await MultiAgentDebate(debate.model, max_rounds=1, trace=False).run("q")
+    # 2 debaters, 3 moderator tries, then the judge's two calls.
+    assert len(debate.model.requests) == 2 + 3 + 2
+    assert result.final_answer == "9"
+    assert result.details["rounds_without_valid_verdict"] == [1]
