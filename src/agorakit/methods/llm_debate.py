@@ -45,8 +45,8 @@ from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
 from agorakit.methods.answers import extract_answer
 from agorakit.methods.base import Method
-from agorakit.methods.self_consistency import majority_vote, read_vote_text, vote_text
 from agorakit.methods.session import Session
+from agorakit.methods.voting import majority_vote, read_vote_text, vote_text
 from agorakit.models.base import Sampling
 
 ANSWER_FORMAT = 'Explain your reasoning, and end your response with a last line of the form "The answer is <answer>".'

@@ -6,7 +6,7 @@ temperature above zero, extract the final answer from each, and return the
 answer most samples agree on (a plain, unweighted majority vote: the paper's
 best and default aggregation, section 2 / table 1).
 
-Voting rules, used here and by ``llm_debate``:
+Voting rules (:mod:`agorakit.methods.voting`, shared with ``llm_debate``):
 
 * answers are compared after normalisation: surrounding whitespace, ``$`` and a
   trailing ``.`` dropped, case folded, thousands commas removed, and numbers
@@ -35,10 +35,7 @@ Where agorakit deliberately differs from the paper:
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
@@ -46,70 +43,7 @@ from agorakit.methods.answers import extract_answer
 from agorakit.methods.base import Method
 from agorakit.methods.cot import INSTRUCTION
 from agorakit.methods.session import Session
-
-_VOTE_LINE = re.compile(r"^The answer is (.*) \((\d+) of (\d+) (?:samples|agents)\)$")
-_NUMERIC = re.compile(r"^[-+]?\d+(?:\.\d*)?$|^[-+]?\.\d+$")
-
-
-def normalize_answer(answer: str) -> str:
-    """The key under which ``answer`` is counted in a vote."""
-    text = answer.strip().strip("$").strip().rstrip(".").strip()
-    compact = text.replace(",", "")
-    if _NUMERIC.match(compact):
-        try:
-            value = Decimal(compact)
-        except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
-            return text.casefold()
-        if value == value.to_integral_value():
-            return str(int(value))
-        return format(value.normalize(), "f")
-    return " ".join(text.casefold().split())
-
-
-@dataclass(frozen=True, slots=True)
-class VoteOutcome:
-    """The winner of a vote: its display form, its tally, and the number of valid votes."""
-
-    answer: str
-    votes: int
-    valid: int
-    tally: dict[str, int]
-
-
-def majority_vote(answers: Sequence[str | None]) -> VoteOutcome | None:
-    """A true majority vote over extracted ``answers`` (``None`` abstains).
-
-    Ties go to the answer whose first vote came earliest. ``None`` when nobody voted.
-    """
-    counts: dict[str, int] = {}
-    shown: dict[str, str] = {}
-    for answer in answers:
-        if answer is None or not answer.strip():
-            continue
-        key = normalize_answer(answer)
-        if key not in counts:
-            counts[key] = 0
-            # Numbers are shown canonically; other answers as first written.
-            shown[key] = key if _NUMERIC.match(key) else answer.strip()
-        counts[key] += 1
-    if not counts:
-        return None
-    # dicts keep insertion order, and max() returns the first maximal item: the earliest-sampled.
-    winner = max(counts, key=lambda key: counts[key])
-    return VoteOutcome(shown[winner], counts[winner], sum(counts.values()), {shown[k]: n for k, n in counts.items()})
-
-
-def vote_text(outcome: VoteOutcome, voters: int, noun: str) -> str:
-    return f"The answer is {outcome.answer} ({outcome.votes} of {voters} {noun})"
-
-
-def read_vote_text(text: str) -> str | None:
-    """The answer in a :func:`vote_text` line, or the generic extraction otherwise."""
-    match = _VOTE_LINE.match(text.strip())
-    if match:
-        return match.group(1)
-    return extract_answer(text)
-
+from agorakit.methods.voting import majority_vote, read_vote_text, vote_text
 
 
 @dataclass(frozen=True)

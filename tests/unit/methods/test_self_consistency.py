@@ -6,12 +6,8 @@ import pytest
 
 from agorakit import ScriptedModel
 from agorakit.core.errors import ConfigError
-from agorakit.methods.self_consistency import (
-    SelfConsistency,
-    SelfConsistencyConfig,
-    majority_vote,
-    normalize_answer,
-)
+from agorakit.methods.self_consistency import SelfConsistency, SelfConsistencyConfig
+from agorakit.methods.voting import majority_vote, normalize_answer
 from agorakit.models.base import Sampling
 
 

@@ -13,12 +13,7 @@ this module is cheap.
 
 from agorakit.eval.agentdojo.policies import SUITES, load_suite_policy, policy_text
 from agorakit.eval.agentdojo.replay import (
-    BenchmarkReplay,
-    DeniedCall,
-    Ratio,
-    SuiteReplay,
     SuiteRunner,
-    TaskReplay,
     agentdojo_version,
     benchmark_versions,
     newest_benchmark_version,
@@ -26,6 +21,7 @@ from agorakit.eval.agentdojo.replay import (
     replay_benchmark_sync,
     replay_suite,
 )
+from agorakit.eval.agentdojo.results import BenchmarkReplay, DeniedCall, Ratio, SuiteReplay, TaskReplay
 from agorakit.eval.agentdojo.tools import LiveEnvironment, function_tool, suite_tools
 
 __all__ = [
