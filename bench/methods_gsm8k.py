@@ -150,9 +150,7 @@ async def run_method(
         return row
     for question, gold in questions:
         try:
-            method = method_class(name)(
-                model, kernel=Kernel(timeout=timeout), trace=False, sampling=sampling, **config
-            )
+            method = method_class(name)(model, kernel=Kernel(timeout=timeout), trace=False, sampling=sampling, **config)
             result = await method.run(question)
         except Exception as error:  # recorded; the benchmark goes on
             row.errors += 1

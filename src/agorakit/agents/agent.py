@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from agorakit.tools.sandbox import SandboxLimits
 
 
-
 class Agent:
     """A model with instructions and tools that runs a ReAct loop.
 
@@ -187,7 +186,6 @@ class Agent:
 
         how = codeact.instructions(self.dispatcher.specs, json_actions=codeact.uses_json_actions(model))
         return f"{self.instructions}\n\n{how}"
-
 
 
 def _summarise(root: Span, result: RunResult, *, capture: bool) -> None:

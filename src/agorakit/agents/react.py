@@ -72,10 +72,10 @@ async def react_loop(
 
 
 def count_repeats(reply: Message, seen: dict[str, int]) -> int:
-        """Record the reply's calls; return how often its most repeated call has been made."""
-        most = 0
-        for call in reply.tool_calls:
-            signature = call.signature()
-            seen[signature] = count = seen.get(signature, 0) + 1
-            most = max(most, count)
-        return most
+    """Record the reply's calls; return how often its most repeated call has been made."""
+    most = 0
+    for call in reply.tool_calls:
+        signature = call.signature()
+        seen[signature] = count = seen.get(signature, 0) + 1
+        most = max(most, count)
+    return most

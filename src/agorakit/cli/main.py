@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from agorakit import __version__
-from agorakit.cli import methods_cmd, models_cmd, run_cmd, security_cmd, trace_cmd
+from agorakit.cli import analyze_cmd, bench_cmd, methods_cmd, models_cmd, report_cmd, run_cmd, security_cmd, trace_cmd
 
 app = typer.Typer(
     name="agora",
@@ -21,6 +21,9 @@ app = typer.Typer(
 app.command("run")(run_cmd.run)
 app.command("models")(models_cmd.models)
 app.command("methods")(methods_cmd.methods)
+app.command("bench")(bench_cmd.bench)
+app.command("report")(report_cmd.report)
+app.command("analyze")(analyze_cmd.analyze)
 app.add_typer(trace_cmd.app, name="trace", help="List, show and export run traces.")
 app.add_typer(security_cmd.app, name="security", help="Measure tool policies against prompt injection (AgentDojo).")
 

@@ -179,4 +179,3 @@ def _detail_lines(item: SuiteReplay) -> list[str]:
             f"  {item.suite} {run.task_id}: attack succeeded ({len(run.denied)} of {run.calls} call(s) denied)"
         )
     return lines
-

@@ -150,7 +150,6 @@ class AgentVerseConfig:
     critic_temperature: float | None = 0.3  # critics
 
 
-
 def _log_text(log: list[tuple[str, str]]) -> str:
     return "\n\n".join(f"[{speaker}]: {text}" for speaker, text in log)
 

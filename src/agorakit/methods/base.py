@@ -82,10 +82,16 @@ class Method(ABC):
     def run_sync(self, task: str) -> MethodResult:
         return asyncio.run(self.run(task))
 
-    async def run(self, task: str) -> MethodResult:
+    async def run(self, task: str, *, context: RunContext | None = None) -> MethodResult:
+        """Run the method on ``task``.
+
+        ``context`` lets the caller own the run's tracer, budget and usage ledger
+        (a benchmark reads ``context.usage`` even when the run raises); by
+        default a new one comes from the method's ``trace`` and ``budget``.
+        """
         default = resolve_model(self._model_spec)
         models = {role: resolve_model(spec) for role, spec in self._role_specs.items()}
-        run = RunContext.create(tracer_for(self._trace), self._budget)
+        run = context if context is not None else RunContext.create(tracer_for(self._trace), self._budget)
         tracer = run.tracer
         attributes: dict[str, Any] | None = None
         if tracer.enabled:

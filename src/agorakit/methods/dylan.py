@@ -267,14 +267,16 @@ class DyLAN(Method):
         if not consensus:
             final = most_frequent([node.answer for node in layers[-1]])[0]
         importance = _backward(layers, final, len(names))
-        session.details.update({
-            "importance": {names[a]: importance[a] for a in range(len(names))},
-            "node_importance": [{names[n.agent]: n.importance for n in layer} for layer in layers],
-            "layers": [[{"agent": names[n.agent], "answer": n.answer} for n in layer] for layer in layers],
-            "selected": selections,
-            "consensus": consensus,
-            "layers_run": len(layers),
-        })
+        session.details.update(
+            {
+                "importance": {names[a]: importance[a] for a in range(len(names))},
+                "node_importance": [{names[n.agent]: n.importance for n in layer} for layer in layers],
+                "layers": [[{"agent": names[n.agent], "answer": n.answer} for n in layer] for layer in layers],
+                "selected": selections,
+                "consensus": consensus,
+                "layers_run": len(layers),
+            }
+        )
         for node in layers[-1]:
             if node.answer == final and final is not None:
                 return node.reply

@@ -73,7 +73,6 @@ class SelfRefineConfig:
     refine_temperature: float | None = 0.7
 
 
-
 def history_text(task: str, drafts: list[str], feedback: list[str]) -> str:
     """The refiner's view: the task, then each draft followed by its feedback."""
     parts = [f"Task:\n{task}"]

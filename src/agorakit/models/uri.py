@@ -34,9 +34,7 @@ def parse_model_uri(uri: str) -> ModelURI:
     scheme, _, rest = uri.partition(":")
     scheme = scheme.strip().lower()
     if scheme not in SCHEMES:
-        raise InvalidModelURI(
-            f"unknown model scheme {scheme!r} in {uri!r}", hint=f"use one of: {', '.join(SCHEMES)}"
-        )
+        raise InvalidModelURI(f"unknown model scheme {scheme!r} in {uri!r}", hint=f"use one of: {', '.join(SCHEMES)}")
     options: dict[str, str] = {}
     if scheme in ("openai", "llamacpp") and "?" in rest:
         rest, _, query = rest.partition("?")
@@ -45,9 +43,7 @@ def parse_model_uri(uri: str) -> ModelURI:
     if scheme == "openai" and "@" in rest:
         rest, _, base_url = rest.partition("@")
         if not base_url.startswith(("http://", "https://")):
-            raise InvalidModelURI(
-                f"invalid base URL {base_url!r} in {uri!r}", hint="write it as @http://host:port/v1"
-            )
+            raise InvalidModelURI(f"invalid base URL {base_url!r} in {uri!r}", hint="write it as @http://host:port/v1")
     model = rest.strip()
     if not model:
         raise InvalidModelURI(f"model URI {uri!r} names no model")

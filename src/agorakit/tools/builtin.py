@@ -316,7 +316,7 @@ def _zone(name: str) -> tzinfo:
         return UTC
     try:
         return ZoneInfo(key)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" names a directory of the tzdata package
         raise ValueError(
             f"unknown time zone {name!r}; use an IANA name such as 'UTC', 'Europe/Paris' or 'Asia/Tokyo'"
         ) from None

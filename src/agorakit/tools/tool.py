@@ -38,6 +38,7 @@ R = TypeVar("R")
 # What OpenAI-compatible endpoints accept as a function name.
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
+
 class Tool(Generic[P, R]):
     """A typed Python function that a model can call.
 
