@@ -18,16 +18,7 @@ from agorakit.cli.main import app
 from agorakit.cli.methods_cmd import coerce, describe_settings, parse_settings
 from agorakit.core.errors import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AGORAKIT_MODEL", "AGORAKIT_TRACE", "OPENAI_API_KEY", "FORCE_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AGORAKIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AGORAKIT_TRACE_DB", str(tmp_path / "traces.db"))
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("TERM", "dumb")
-    monkeypatch.setenv("COLUMNS", "250")
+pytestmark = pytest.mark.usefixtures("cli_environment")
 
 
 @pytest.fixture(autouse=True)

@@ -16,16 +16,7 @@ from agorakit.core.errors import ConfigError
 from agorakit.eval.grid import configuration
 from agorakit.eval.results import ResultsStore
 
-
-@pytest.fixture(autouse=True)
-def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AGORAKIT_MODEL", "AGORAKIT_TRACE", "AGORAKIT_BENCH_DB", "FORCE_COLOR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AGORAKIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AGORAKIT_TRACE_DB", str(tmp_path / "traces.db"))
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("TERM", "dumb")
-    monkeypatch.setenv("COLUMNS", "250")
+pytestmark = pytest.mark.usefixtures("cli_environment")
 
 
 def dataset(tmp_path: Path) -> str:

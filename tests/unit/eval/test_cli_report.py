@@ -6,11 +6,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from eval_rows import result_row
 from typer.testing import CliRunner, Result
 
 from agorakit.cli.main import app
 from agorakit.core.errors import ConfigError
-from agorakit.eval.record import ResultKey, ResultRow
+from agorakit.eval.record import ResultRow
 from agorakit.eval.results import ResultsStore
 
 WIDE = {"COLUMNS": "220", "NO_COLOR": "1", "TERM": "dumb"}
@@ -18,18 +19,17 @@ WIDE = {"COLUMNS": "220", "NO_COLOR": "1", "TERM": "dumb"}
 
 def make_rows(dataset: str, method: str, correct: int, n: int, model: str = "scripted:a") -> list[ResultRow]:
     return [
-        ResultRow(
-            key=ResultKey(dataset, f"{dataset}-{i}", method, "cfg0001", model),
-            config="{}",
-            status="ok",
+        result_row(
+            dataset,
+            f"{dataset}-{i}",
+            method,
+            "cfg0001",
+            model,
             prediction="7",
             extracted="7",
             correct=i < correct,
-            reason="",
-            calls=1,
             input_tokens=40,
             output_tokens=10,
-            cost_usd=0.0,
             latency_s=0.25,
             run_id=f"r{i}",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from eval_rows import result_row
 from rich.console import Console
 
 from agorakit.core.errors import ConfigError
@@ -18,7 +19,7 @@ from agorakit.eval.metrics import (
     summary_table,
     wilson_interval,
 )
-from agorakit.eval.record import ResultKey, ResultRow
+from agorakit.eval.record import ResultRow
 
 Z = 1.96
 
@@ -39,14 +40,15 @@ def row(
     status: str = "ok",
     judge: bool | None = None,
 ) -> ResultRow:
-    return ResultRow(
-        key=ResultKey(dataset, str(sample), method, config_hash, model),
+    return result_row(
+        dataset,
+        str(sample),
+        method,
+        config_hash,
+        model,
         config='{"rounds": 2}',
         status="error" if status == "error" else "ok",
-        prediction="42",
-        extracted="42",
         correct=correct,
-        reason="",
         calls=calls,
         input_tokens=input_tokens,
         output_tokens=output_tokens,

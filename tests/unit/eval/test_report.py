@@ -8,10 +8,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from eval_rows import result_row
 
 from agorakit.core.errors import ConfigError
 from agorakit.eval.metrics import summarize
-from agorakit.eval.record import ResultKey, ResultRow
+from agorakit.eval.record import ResultRow
 from agorakit.eval.report import ReportPaths, write_report
 from agorakit.eval.report.markdown import markdown_table
 from agorakit.eval.report.plots import accuracy_vs_cost
@@ -25,20 +26,21 @@ def make_rows(
     dataset: str, method: str, correct: int, n: int, *, cost: float, model: str = "scripted:a", config_hash: str = "h1"
 ) -> list[ResultRow]:
     return [
-        ResultRow(
-            key=ResultKey(dataset, str(i), method, config_hash, model),
+        result_row(
+            dataset,
+            str(i),
+            method,
+            config_hash,
+            model,
             config='{"rounds": 2}',
-            status="ok",
             prediction="x",
             extracted="x",
             correct=i < correct,
-            reason="",
             calls=2,
             input_tokens=90,
             output_tokens=30,
             cost_usd=cost,
             latency_s=0.5,
-            run_id=f"run-{method}-{i}",
         )
         for i in range(n)
     ]
