@@ -185,7 +185,7 @@ async def test_request_mapping(fault_server: FaultServer) -> None:
             {"role": "user", "content": "2+3?", "name": "Ada_Lovelace"},
             {
                 "role": "assistant",
-                "content": None,
+                "content": "",  # not null: llama_cpp.server rejects it
                 "tool_calls": [
                     {"id": "call_9", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}}
                 ],

@@ -72,7 +72,6 @@ from agorakit.core.messages import Message
 from agorakit.methods.answers import extract_answer
 from agorakit.methods.base import Method
 from agorakit.methods.session import Session
-from agorakit.models.base import Sampling
 
 # Role descriptions in our own words (the official ROLE_MAP_MATH names).
 ROLE_DESCRIPTIONS: dict[str, str] = {
@@ -210,7 +209,7 @@ class DyLAN(Method):
         if config.shuffle:
             rng.shuffle(shown)
         messages = [Message("system", self._system(config.roles[agent])), Message("user", self._prompt(task, shown))]
-        sampling = Sampling(temperature=config.temperature, max_tokens=config.max_tokens)
+        sampling = session.sampling_with(config.temperature, config.max_tokens)
         reply = await session.chat(self.agents[agent], messages, sampling=sampling)
         weights = parse_scores(reply, len(shown)) if shown else []
         return _Node(agent, reply, extract_answer(reply), {n.agent: w for n, w in zip(shown, weights, strict=True)})

@@ -82,7 +82,7 @@ class AutoGenGroupChat(Method):
         chat = GroupChat(
             participants,
             speaker=config.speaker,
-            selector=Agent("selector", session.model_for("selector"), kernel=session.kernel),
+            selector=Agent("selector", session.model_for("selector"), kernel=session.kernel, sampling=session.sampling),
             max_turns=config.max_turns,
             terminate_on=config.terminate_on,
             allow_repeated_speaker=config.allow_repeated_speaker,

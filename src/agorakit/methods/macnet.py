@@ -173,7 +173,7 @@ class MacNet(Method):
 
         async def run_node(v: int) -> None:
             temperature = 1 - depth[v] / deepest if deepest else 1.0
-            sampling = Sampling(temperature=temperature, max_tokens=config.max_tokens)
+            sampling = session.sampling_with(temperature, config.max_tokens)
             preds = sorted(u for u, w in edges if w == v)
             if not preds:
                 prompt = task

@@ -126,7 +126,7 @@ def _to_openai_message(message: Message) -> dict[str, Any]:
         return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content or ""}
     data: dict[str, Any] = {"role": message.role}
     if message.role == "assistant" and message.tool_calls:
-        data["content"] = message.content
+        data["content"] = message.content or ""  # llama_cpp.server rejects null content beside tool_calls
         data["tool_calls"] = [
             {
                 "id": call.id,

@@ -9,7 +9,7 @@ import pytest
 
 from agorakit import ScriptedModel
 from agorakit.methods.dylan import DyLAN, consensus_reached, parse_scores, select_team
-from agorakit.models.base import ModelRequest
+from agorakit.models.base import ModelRequest, Sampling
 
 ROLES = ("A", "B", "C", "D")
 
@@ -178,3 +178,10 @@ async def test_select_team_keeps_the_agents_with_highest_mean_importance() -> No
     assert team.mean_importance == pytest.approx({"a_1": 1 / 6, "b_2": 1 / 3, "c_3": 1 / 3, "d_4": 1 / 6})
     assert team.agents == ["b_2", "c_3"]
     assert team.roles == ("B", "C")
+
+
+async def test_the_runs_token_cap_reaches_every_call() -> None:
+    answers = {**distinct(1), **distinct(2), **distinct(3, "AC"), **distinct(4, "AC")}
+    model = ScriptedModel(responder(answers, ranking="[3, 1, 2, 4]"))
+    await DyLAN(model, roles=ROLES, shuffle=False, trace=False, sampling=Sampling(max_tokens=64)).run("Q?")
+    assert [r.sampling.max_tokens for r in model.requests] == [64] * 13

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from agorakit import ScriptedModel
 from agorakit.methods.group_chat import AutoGenGroupChat
-from agorakit.models.base import ModelRequest
+from agorakit.models.base import ModelRequest, Sampling
 
 
 def who(request: ModelRequest) -> str:
@@ -91,3 +91,23 @@ async def test_selector_role_can_use_its_own_model() -> None:
     result = await AutoGenGroupChat(default, models={"selector": selector}, trace=False).run("q")
     assert len(selector.requests) == 1 and len(default.requests) == 1
     assert result.final_answer == "1"
+
+
+async def test_the_runs_token_cap_reaches_the_selector_and_the_speakers() -> None:
+    model = ScriptedModel(
+        responder(
+            {
+                "selector": [pick("solver"), pick("verifier")],
+                "solver": ["the answer is 15"],
+                "verifier": ["The answer is 15. TERMINATE"],
+                "critic": [],
+            }
+        )
+    )
+    await AutoGenGroupChat(model, trace=False, sampling=Sampling(max_tokens=48)).run("q")
+    assert [(who(r), r.sampling.max_tokens) for r in model.requests] == [
+        ("selector", 48),
+        ("solver", 48),
+        ("selector", 48),
+        ("verifier", 48),
+    ]

@@ -9,7 +9,7 @@ import pytest
 from agorakit import ScriptedModel
 from agorakit.core.errors import ConfigError
 from agorakit.methods.macnet import MacNet, build_edges, depths
-from agorakit.models.base import ModelRequest
+from agorakit.models.base import ModelRequest, Sampling
 
 
 def is_instructor(request: ModelRequest) -> bool:
@@ -113,3 +113,11 @@ async def test_star_hub_is_the_sink() -> None:
     hub = text(model.requests[-1])
     assert all(f"Solution from node {u}" in hub for u in (2, 3, 4))
     assert result.final_answer == "4"
+
+
+async def test_the_runs_token_cap_reaches_every_call() -> None:
+    # A benchmark's --max-tokens must bound every call (an uncapped call ran to the context limit on a server).
+    model = ScriptedModel(responder())
+    await MacNet(model, topology="chain", nodes=3, trace=False, sampling=Sampling(max_tokens=64)).run("Q?")
+    assert [r.sampling.max_tokens for r in model.requests] == [64] * 5
+    assert [r.sampling.temperature for r in model.requests if not is_instructor(r)] == [1.0, 0.5, 0.0]
