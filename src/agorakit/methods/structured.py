@@ -2,8 +2,8 @@
 
 The model is asked for JSON matching a pydantic model's schema (grammar-
 constrained on ``llamacpp``, ``response_format`` on ``openai``); the reply is
-read tolerantly (markdown fences, prose around the object), validated with
-pydantic, and on failure asked again with the validation error shown, before
+read tolerantly (markdown fences, prose around the object, an object cut
+short), validated with pydantic, and on failure asked again with the validation error shown, before
 failing with a clear :class:`StructuredOutputError`. (AutoGen's orchestrator
 crashed when a model wrapped its ledger in a fence.)
 """
@@ -33,10 +33,23 @@ def parse_structured(text: str, schema: type[T]) -> T:
     try:
         data = json.loads(text, strict=False)
     except json.JSONDecodeError:
-        data = extract_json(text)
+        data = extract_json(text) or _repaired(text)
     if data is None:
         raise ValueError("the reply contains no JSON object")
     return schema.model_validate(data)
+
+
+def _repaired(text: str) -> dict[str, object] | None:
+    """The object in a reply cut short (out of tokens, or stopped mid-string by a
+    server whose grammar lets strings hold newlines), closed by ``json_repair``;
+    pydantic still decides whether what is left is valid."""
+    start = text.find("{")
+    if start < 0:
+        return None
+    import json_repair  # only for replies that failed to parse
+
+    value = json_repair.loads(text[start:])
+    return value if isinstance(value, dict) and value else None
 
 
 def retry_message(schema: type[BaseModel], problem: str) -> Message:

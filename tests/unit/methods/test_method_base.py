@@ -80,6 +80,20 @@ async def test_structured_output_fails_clearly_after_its_retries() -> None:
         await Structured(model, trace=False).run("pick")
 
 
+async def test_structured_output_closes_a_reply_cut_short() -> None:
+    # As llama_cpp.server returned it: the reason string stopped at a newline, the object never closed.
+    model = ScriptedModel(['{ "choice": 3, "reason": "the third option adds up\n'])
+    result = await Structured(model, trace=False).run("pick")
+    assert result.final_answer == "3" and len(model.requests) == 1
+
+
+async def test_a_cut_short_reply_missing_a_field_is_still_retried() -> None:
+    model = ScriptedModel(['{ "reason": "no choice yet', '{"choice": 1, "reason": "r"}'])
+    result = await Structured(model, trace=False).run("pick")
+    assert result.final_answer == "1" and len(model.requests) == 2
+    assert "choice: Field required" in (model.requests[1].messages[-1].content or "")
+
+
 async def test_roles_can_use_different_models() -> None:
     judge = ScriptedModel(['{"choice": 1, "reason": "r"}'])
     default = ScriptedModel([])
