@@ -11,6 +11,7 @@ from agorakit.core.errors import ModelResponseError
 from agorakit.core.messages import Message, ToolCall
 from agorakit.models import ModelRequest, ToolSpec
 from agorakit.models import gemma_format as fmt
+from agorakit.models.grammar_schema import MAX_STRING_CHARS
 
 CALC = ToolSpec(
     "calculator",
@@ -113,7 +114,7 @@ def test_tools_that_may_not_be_called_now_constrain_the_reply_to_an_answer() -> 
 def test_strings_without_a_bound_get_one_and_raw_newlines_parse() -> None:
     schema = fmt.output_schema(ModelRequest([], tools=[CALC], tool_choice="required"))
     assert schema is not None
-    assert schema["properties"]["arguments"]["properties"]["expression"]["maxLength"] == fmt.MAX_STRING_CHARS
+    assert schema["properties"]["arguments"]["properties"]["expression"]["maxLength"] == MAX_STRING_CHARS
     assert "maxLength" not in CALC.parameters["properties"]["expression"]  # the tool's own schema is untouched
     raw_newline = '{"answer": "two\nlines"}'  # a real newline inside the JSON string
     parsed = fmt.parse_output(raw_newline, ModelRequest([], tools=[CALC]))

@@ -650,7 +650,9 @@ async def test_schema_falls_back_to_json_object(fault_server: FaultServer) -> No
     assert result.message.content == '{"sum": 5}'
     assert model.schema_style == "json_object"
     assert fault_server.count == 2
-    assert fault_server.chat_requests[1].body["response_format"] == {"type": "json_object", "schema": schema}
+    # llama.cpp turns the schema into a grammar: it goes bounded, like the embedded model's.
+    bounded = {**schema, "additionalProperties": False}
+    assert fault_server.chat_requests[1].body["response_format"] == {"type": "json_object", "schema": bounded}
 
 
 async def test_schema_falls_back_to_the_prompt_when_no_form_is_accepted(fault_server: FaultServer) -> None:
@@ -707,3 +709,14 @@ async def test_aclose(fault_server: FaultServer) -> None:
     await model.complete(ask())
     await model.aclose()
     assert (await model.complete(ask())).message.content == "two"
+
+
+async def test_a_json_object_schema_bounds_its_free_strings(fault_server: FaultServer) -> None:
+    # Unbounded, a 270M model behind llama_cpp.server wrote a verdict's reason until max_tokens and never closed it.
+    schema = {"type": "object", "properties": {"reason": {"type": "string"}, "side": {"enum": ["a", "b"]}}}
+    fault_server.script(completion('{"reason": "r", "side": "a"}'))
+    model = model_for(fault_server, schema_mode="json_object")
+    await model.complete(ask(response_schema=schema))
+    sent = fault_server.chat_requests[0].body["response_format"]["schema"]
+    assert sent["properties"] == {"reason": {"type": "string", "maxLength": 200}, "side": {"enum": ["a", "b"]}}
+    assert sent["additionalProperties"] is False

@@ -16,12 +16,12 @@ from agorakit.core.errors import ModelResponseError
 from agorakit.core.ids import new_call_id
 from agorakit.core.messages import Message, ToolCall
 from agorakit.models.base import ModelRequest, ToolSpec
+from agorakit.models.grammar_schema import bounded_schema
 
 START, END = "<start_of_turn>", "<end_of_turn>"
 ANSWER_KEY = "answer"
 # A base model can ramble inside a JSON string until max_tokens; this bounds it.
 MAX_ANSWER_CHARS = 500
-MAX_STRING_CHARS = 200
 
 
 def _first_sentence(text: str) -> str:
@@ -90,24 +90,6 @@ def _render(message: Message) -> tuple[str, str]:
     return "user", author + (message.content or "")
 
 
-def _strict(schema: dict[str, Any]) -> dict[str, Any]:
-    """A copy with ``additionalProperties: false`` on objects, so the grammar
-    offers no keys beyond the declared ones, and a length bound on strings
-    that have none, so a model stuck repeating itself still closes its JSON."""
-    out = dict(schema)
-    if out.get("type") == "string" and "maxLength" not in out and "enum" not in out and "const" not in out:
-        out["maxLength"] = MAX_STRING_CHARS
-    if out.get("type") == "array" and isinstance(out.get("items"), dict):
-        out["items"] = _strict(out["items"])
-    if out.get("type") == "object" and "properties" in out:
-        out.setdefault("additionalProperties", False)
-        out["properties"] = {k: _strict(v) for k, v in out["properties"].items()}
-    for key in ("$defs", "definitions"):
-        if key in out:
-            out[key] = {k: _strict(v) for k, v in out[key].items()}
-    return out
-
-
 def _answer_only(request: ModelRequest) -> bool:
     """Tools are in play but may not be called now: the reply must be an answer.
     (Free text here would let a base model write a tool call as prose.)"""
@@ -134,7 +116,7 @@ def output_schema(request: ModelRequest) -> dict[str, Any] | None:
         options: list[dict[str, Any]] = []
         defs: dict[str, Any] = {}
         for spec in chosen:
-            parameters = _strict(spec.parameters)
+            parameters = bounded_schema(spec.parameters)
             defs.update(parameters.pop("$defs", {}))
             options.append(
                 {
@@ -151,7 +133,7 @@ def output_schema(request: ModelRequest) -> dict[str, Any] | None:
             schema = {**schema, "$defs": defs}
         return schema
     if request.response_schema is not None:
-        return _strict(request.response_schema)
+        return bounded_schema(request.response_schema)
     return None
 
 

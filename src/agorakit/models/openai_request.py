@@ -19,6 +19,7 @@ from typing import Any, Literal
 from agorakit.core import errors
 from agorakit.core.messages import Message
 from agorakit.models.base import ModelRequest, Sampling, ToolSpec
+from agorakit.models.grammar_schema import bounded_schema
 from agorakit.models.json_prompt import prompt_messages, reply_schema, with_system_text
 from agorakit.models.json_reply import arguments_text
 
@@ -82,7 +83,8 @@ def plan_request(
                 "json_schema": {"name": "response", "schema": schema, "strict": False},
             }
         else:
-            params["response_format"] = {"type": "json_object", "schema": schema}
+            # llama.cpp's dialect: the schema becomes a grammar, so bound it like the embedded model's.
+            params["response_format"] = {"type": "json_object", "schema": bounded_schema(schema)}
     params.update(_sampling_params(request.sampling, hosted=hosted))
     if stream:
         params["stream"] = True
