@@ -70,6 +70,12 @@ def _yerr(group: Sequence[Summary]) -> list[list[float]]:
     return [[100 * (s.accuracy - s.ci_low) for s in group], [100 * (s.ci_high - s.accuracy) for s in group]]
 
 
+def _accuracy_top(summaries: Sequence[Summary]) -> float:
+    """The accuracy axis' top: room above the highest interval, not always 100 (low scores stay readable)."""
+    highest = max((100 * s.ci_high for s in summaries), default=100.0)
+    return min(103.0, max(10.0, highest * 1.15 + 2))
+
+
 def accuracy_vs_cost(summaries: Sequence[Summary]) -> Plot:
     """Accuracy (with Wilson intervals) against mean cost per question, one panel per dataset, Pareto front marked.
 
@@ -85,9 +91,13 @@ def accuracy_vs_cost(summaries: Sequence[Summary]) -> Plot:
         xs = [s.mean_cost_usd if by_cost else s.mean_tokens for s in group]
         ys = [100 * s.accuracy for s in group]
         errors = _yerr(group)
+        placed: list[tuple[float, float]] = []
         for i, s in enumerate(group):
             ax.errorbar(xs[i], ys[i], yerr=[[errors[0][i]], [errors[1][i]]], fmt="o", color=colors[s.label], capsize=3)
-            ax.annotate(s.label, (xs[i], ys[i]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+            # Points at (nearly) the same place get their labels stacked, not printed over each other.
+            stacked = sum(1 for x, y in placed if abs(y - ys[i]) < 2 and abs(x - xs[i]) <= 0.08 * max(abs(x), 1e-9))
+            placed.append((xs[i], ys[i]))
+            ax.annotate(s.label, (xs[i], ys[i]), textcoords="offset points", xytext=(5, 4 + 10 * stacked), fontsize=8)
         front = pareto_front(list(zip(xs, ys, strict=True)))
         ax.step([xs[i] for i in front], [ys[i] for i in front], where="post", color="black", linewidth=1, alpha=0.6)
         ax.scatter(
@@ -103,7 +113,7 @@ def accuracy_vs_cost(summaries: Sequence[Summary]) -> Plot:
         positive = [x for x in xs if x > 0]
         if len(positive) == len(xs) and max(positive) / min(positive) >= 20:
             ax.set_xscale("log")
-        ax.set_ylim(-3, 103)
+        ax.set_ylim(-3, _accuracy_top(group))
         ax.set_title(dataset)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("accuracy (%), 95% Wilson CI")
@@ -167,7 +177,7 @@ def accuracy_per_dataset(summaries: Sequence[Summary]) -> Plot:
             label=label,
         )
     ax.set_xticks(list(range(len(grouped))), list(grouped))
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, _accuracy_top(summaries))
     ax.set_ylabel("accuracy (%), 95% Wilson CI")
     ax.grid(axis="y", alpha=0.3)
     # Below the axes: bars with their intervals can reach 100%.
