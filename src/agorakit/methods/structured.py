@@ -33,7 +33,9 @@ def parse_structured(text: str, schema: type[T]) -> T:
     try:
         data = json.loads(text, strict=False)
     except json.JSONDecodeError:
-        data = extract_json(text) or _repaired(text)
+        data = extract_json(text)
+        if not isinstance(data, dict):  # none, or only a list inside an object cut short
+            data = _repaired(text) or data
     if data is None:
         raise ValueError("the reply contains no JSON object")
     return schema.model_validate(data)

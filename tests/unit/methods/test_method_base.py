@@ -87,6 +87,13 @@ async def test_structured_output_closes_a_reply_cut_short() -> None:
     assert result.final_answer == "3" and len(model.requests) == 1
 
 
+async def test_an_object_cut_short_after_a_list_is_read_as_the_object() -> None:
+    # The embedded recruiter ran out of tokens right after its list: the list alone is not the answer.
+    model = ScriptedModel(['{"choice": 2, "reason": "r", "tags": ["a", "b"]'])
+    result = await Structured(model, trace=False).run("pick")
+    assert result.final_answer == "2" and len(model.requests) == 1
+
+
 async def test_a_cut_short_reply_missing_a_field_is_still_retried() -> None:
     model = ScriptedModel(['{ "reason": "no choice yet', '{"choice": 1, "reason": "r"}'])
     result = await Structured(model, trace=False).run("pick")
