@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from eval_rows import result_row
 
 from agorakit.core.errors import ConfigError
 from agorakit.eval.record import ResultKey, ResultRow
@@ -14,25 +15,20 @@ from agorakit.eval.results import COLUMNS, SCHEMA_VERSION, ResultsStore, default
 
 
 def make_row(sample_id: str = "1", **changes: object) -> ResultRow:
-    row = ResultRow(
-        key=ResultKey("gsm8k", sample_id, "cot", "abc123", "scripted:x"),
-        config='{"method":"cot"}',
-        status="ok",
-        prediction="The answer is 42",
-        extracted="42",
-        correct=True,
-        reason="42 == 42",
-        calls=2,
-        input_tokens=30,
-        output_tokens=7,
-        cost_usd=0.0125,
-        latency_s=1.5,
-        run_id="run-1",
-        error="",
-        judge_correct=None,
-        judge_reason="",
-        finished_at=1700000000.25,
-    )
+    """A row with every field away from its default, so a lost column shows."""
+    fields: dict[str, object] = {
+        "config": '{"method":"cot"}',
+        "prediction": "The answer is 42",
+        "reason": "42 == 42",
+        "calls": 2,
+        "input_tokens": 30,
+        "output_tokens": 7,
+        "cost_usd": 0.0125,
+        "latency_s": 1.5,
+        "run_id": "run-1",
+        "finished_at": 1700000000.25,
+    }
+    row = result_row("gsm8k", sample_id, "cot", "abc123", "scripted:x", **fields)
     return dataclasses.replace(row, **changes)  # type: ignore[arg-type]
 
 
