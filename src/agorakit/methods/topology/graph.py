@@ -142,16 +142,5 @@ class Graph(Team):
             if self.end is not None and self.end(current, output):
                 break
             current = self._follow(current, output, visits)
-        base = result(scope, output, messages, len(path), last=last)
-        return GraphResult(
-            output=base.output,
-            messages=messages,
-            usage=base.usage,
-            run_id=base.run_id,
-            stop_reason=base.stop_reason,
-            steps=base.steps,
-            usage_by_agent=base.usage_by_agent,
-            error=base.error,
-            path=path,
-            visits={name: count for name, count in visits.items() if count},
-        )
+        visited = {name: count for name, count in visits.items() if count}
+        return result(scope, output, messages, len(path), last=last, kind=GraphResult, path=path, visits=visited)

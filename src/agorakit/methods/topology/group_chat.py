@@ -149,16 +149,6 @@ class GroupChat(Team):
         scope: Scope, messages: list[Message], speakers: list[str], *, terminated: bool, last: RunResult | None
     ) -> ChatResult:
         output = messages[-1].content if last is not None and last.output is not None else None
-        base = result(scope, output, messages, len(speakers), last=last)
-        return ChatResult(
-            output=base.output,
-            messages=messages,
-            usage=base.usage,
-            run_id=base.run_id,
-            stop_reason=base.stop_reason,
-            steps=base.steps,
-            usage_by_agent=base.usage_by_agent,
-            error=base.error,
-            speakers=speakers,
-            terminated=terminated,
+        return result(
+            scope, output, messages, len(speakers), last=last, kind=ChatResult, speakers=speakers, terminated=terminated
         )

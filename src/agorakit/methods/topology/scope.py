@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from agorakit.agents.events import message_event
 from agorakit.agents.result import RunResult
@@ -116,6 +116,9 @@ def view_for(name: str, conversation: Sequence[Message]) -> list[Message]:
     return seen
 
 
+R = TypeVar("R", bound=RunResult)
+
+
 def result(
     scope: Scope,
     output: str | None,
@@ -123,11 +126,14 @@ def result(
     steps: int,
     *,
     last: RunResult | None = None,
-) -> RunResult:
-    """A team's :class:`RunResult`: ``last`` (the participant run that ended
-    the team early, if one did) gives the stop reason and error."""
+    kind: type[R] = RunResult,  # type: ignore[assignment]  # without kind, R is RunResult
+    **extra: Any,
+) -> R:
+    """A team's :class:`RunResult` (or the subclass ``kind``, given its own
+    fields in ``extra``): ``last`` (the participant run that ended the team
+    early, if one did) gives the stop reason and error."""
     stop = last.stop_reason if last is not None and last.output is None else "final_answer"
-    return RunResult(
+    return kind(
         output=output,
         messages=messages,
         usage=scope.run.usage,
@@ -136,4 +142,5 @@ def result(
         steps=steps,
         usage_by_agent=scope.run.usage_by_agent,
         error=last.error if last is not None else None,
+        **extra,
     )
