@@ -239,7 +239,7 @@ def build_summary(run_id: str, roots: Sequence[SpanRecord], started_ns: int, tot
     own = len(roots) == 1
     task = attrs.get(INPUT)
     statuses = {root.status for root in roots}
-    status = "open" if not roots or "open" in statuses else "error" if "error" in statuses else "ok"
+    status = next((s for s in ("open", "error", "cancelled") if s in statuses), "ok") if roots else "open"
     ends = [root.end_ns for root in roots]
     return RunSummary(
         run_id=run_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from asyncio import CancelledError
 from contextvars import ContextVar, Token
 from typing import Any, Protocol
 
@@ -20,6 +21,9 @@ from agorakit.trace import attributes as attr
 #   ("span_end", run_id, span_id, end_ns, status, attributes)
 #   ("event", run_id, span_id, ts_ns, name, attributes)
 Record = tuple[Any, ...]
+
+#: The status (and a root span's stop reason) of a span stopped by cancellation or Ctrl-C.
+CANCELLED = "cancelled"
 
 _current_span: ContextVar[Span | None] = ContextVar("agorakit_current_span", default=None)
 
@@ -96,6 +100,12 @@ class Span:
             tracer.sink.write(("event", tracer.run_id, self.span_id, time.time_ns(), name, attributes or {}))
 
     def record_error(self, error: BaseException) -> None:
+        if isinstance(error, CancelledError | KeyboardInterrupt):
+            # Ctrl-C or a caller that gave up: the run was stopped, it did not fail.
+            self.status = CANCELLED
+            if self.parent_id is None:
+                self.attributes[attr.STOP_REASON] = CANCELLED
+            return
         self.status = "error"
         self.attributes[attr.ERROR_TYPE] = type(error).__name__
         self.attributes[attr.ERROR_MESSAGE] = str(error)[:2000]
