@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-from typing import Annotated
+from typing import Annotated, TextIO
 
-import typer
-from rich.console import Console
 
-from agorakit import __version__
-from agorakit.cli import analyze_cmd, bench_cmd, methods_cmd, models_cmd, report_cmd, run_cmd, security_cmd, trace_cmd
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    sys.stderr.write("interrupted\n")
+    sys.exit(130)
+
+
+# Ctrl-C while the command's modules load: the same one line and exit 130, not a
+# traceback from an import. main() hands SIGINT back to Python once loaded.
+_AS_COMMAND = __name__ == "__main__" or sys.argv[0].endswith(("/agora", "\\agora.exe"))
+if _AS_COMMAND and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from agorakit import __version__  # noqa: E402
+from agorakit.cli import analyze_cmd, bench_cmd, methods_cmd, models_cmd, report_cmd, run_cmd, security_cmd, trace_cmd  # noqa: E402
 
 app = typer.Typer(
     name="agora",
@@ -68,8 +82,16 @@ def main() -> None:
 
     from agorakit.core.errors import AgorakitError
 
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args, debug = _split_debug(sys.argv[1:])
-    err = Console(stderr=True, soft_wrap=True, highlight=False)
+    if debug:
+        # Engine logs (llama.cpp's own lines) and agorakit's debug logs show only with --debug.
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        logging.getLogger("agorakit").setLevel(logging.DEBUG)
+    err = Console(file=_own_stderr(), soft_wrap=True, highlight=False)
     try:
         # Standalone mode: typer itself prints usage errors (exit 2) and --help and turns
         # typer.Exit into the exit code, whichever click it is built on (recent typer
@@ -86,12 +108,26 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[red]interrupted[/red]")
         sys.exit(130)
+    except SystemExit as done:
+        # typer turns Ctrl-C inside a command into a silent exit 130.
+        if done.code == 130:
+            err.print("[red]interrupted[/red]")
+        raise
     except Exception as error:
         if debug:
             raise
         text = escape(_one_line(f"{type(error).__name__}: {error}"))
         err.print(f"[bold red]error:[/bold red] {text}  [dim](rerun with --debug for the traceback)[/dim]")
         sys.exit(1)
+
+
+def _own_stderr() -> TextIO:
+    """A copy of stderr that stays ours: while llama-cpp-python loads a model it
+    points fds 1 and 2 at /dev/null, and a Ctrl-C then must still be reported."""
+    try:
+        return os.fdopen(os.dup(sys.stderr.fileno()), "w", encoding="utf-8", errors="replace")
+    except (AttributeError, OSError, ValueError):  # no real file behind sys.stderr (embedded, tests)
+        return sys.stderr
 
 
 def _one_line(text: str) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -73,6 +74,31 @@ _loading = threading.Lock()
 
 def load(path: Path, n_ctx: int = DEFAULT_CONTEXT) -> _Loaded:
     key = (str(path), n_ctx)
+    found = _loaded.get(key)
+    if found is not None:
+        return found
+    # Loaded on a thread of its own: a Ctrl-C then interrupts this wait in the
+    # caller, never a Python callback inside llama.cpp (where it would be lost),
+    # and, the thread not being a daemon, the exit waits for the load to end
+    # before ``_close_all`` frees the model.
+    failures: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            _build(key)
+        except BaseException as error:  # raised in the caller
+            failures.append(error)
+
+    loader = threading.Thread(target=build, name="agorakit-llamacpp-load")
+    loader.start()
+    loader.join()
+    if failures:
+        raise failures[0]
+    return _loaded[key]
+
+
+def _build(key: tuple[str, int]) -> None:
+    path, n_ctx = key
     with _loading:
         if key not in _loaded:
             # llama.cpp's OpenMP workers spin while waiting; on a busy 2-core
@@ -81,22 +107,85 @@ def load(path: Path, n_ctx: int = DEFAULT_CONTEXT) -> _Loaded:
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             from llama_cpp import Llama
 
+            _route_engine_logs()
             threads = max(1, os.cpu_count() or 1)
-            llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False)
+            llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False)
             if not _loaded:
                 atexit.register(_close_all)
             _loaded[key] = _Loaded(llm, threading.Lock(), {})
-        return _loaded[key]
+
+
+# Generations in flight, each with its stop flag. At exit they are stopped and
+# joined before any model is freed: a worker still inside llama.cpp while the
+# model is closed or the process tears down crashes it (SIGSEGV on Ctrl-C).
+_workers: dict[threading.Thread, threading.Event] = {}
+_workers_lock = threading.Lock()
+
+
+def _start_worker(work: Callable[[], None], cancelled: threading.Event) -> threading.Thread:
+    def run() -> None:
+        try:
+            work()
+        finally:
+            with _workers_lock:
+                _workers.pop(worker, None)
+
+    worker = threading.Thread(target=run, name="agorakit-llamacpp", daemon=True)
+    with _workers_lock:
+        _workers[worker] = cancelled
+    worker.start()
+    return worker
+
+
+def stop_workers() -> None:
+    """Stop every generation in flight and wait for it to leave llama.cpp.
+
+    Each stops at its next token; one inside a single long C call (prefill)
+    finishes that call first.
+    """
+    with _workers_lock:
+        running = list(_workers.items())
+    for _, cancelled in running:
+        cancelled.set()
+    for worker, _ in running:
+        worker.join()
 
 
 def _close_all() -> None:
     # Free models while the interpreter is intact; Llama.__del__ at shutdown
     # runs after llama_cpp's globals are gone and prints tracebacks.
+    stop_workers()
     with _loading:
         for loaded in _loaded.values():
             with contextlib.suppress(Exception):
                 loaded.llm.close()
         _loaded.clear()
+
+
+_engine_log = logging.getLogger("agorakit.llamacpp.engine")
+_log_callback: Any = None  # kept referenced: llama.cpp calls it for the life of the process
+
+
+def _route_engine_logs() -> None:
+    """Send llama.cpp's own log lines to ``logging`` at debug level, not to stderr.
+
+    ``verbose=False`` still lets some through (``llama_kv_cache_iswa: using
+    full-size SWA cache``); the user sees them only with ``agora --debug``.
+    """
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if _engine_log.isEnabledFor(logging.DEBUG):
+            _engine_log.debug("%s", text.decode("utf-8", "replace").rstrip("\n"))
+
+    _log_callback = forward
+    llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
 
 
 class LlamaCppModel:
@@ -158,9 +247,8 @@ class LlamaCppModel:
             except BaseException as error:  # handed to the event loop, raised there
                 emit("error", error)
 
-        worker = threading.Thread(target=work, name="agorakit-llamacpp", daemon=True)
         started = time.perf_counter()
-        worker.start()
+        _start_worker(work, cancelled)
         try:
             while True:
                 kind, value = await queue.get()
@@ -220,6 +308,8 @@ class LlamaCppModel:
                 kwargs["seed"] = sampling.seed
             if schema is not None:
                 kwargs["grammar"] = self._grammar(loaded, schema)
+            if cancelled.is_set():  # stopped while waiting for the model: never start the prefill
+                return "", "stop", len(prompt_tokens), 0
             llm.reset()
             pieces: list[str] = []
             finish = "stop"
