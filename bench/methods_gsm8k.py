@@ -298,7 +298,7 @@ def main() -> None:
     parser.add_argument("--methods", help="comma-separated method names (default: every registered method)")
     parser.add_argument("--questions", type=int, default=3, help="how many GSM8K questions (default 3)")
     parser.add_argument("--full", action="store_true", help="use the paper defaults instead of the small configs")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per model call")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per model call, retries included")
     parser.add_argument(
         "--max-tokens", type=int, help="cap every call's output tokens (the method's sampling; default: backend's)"
     )

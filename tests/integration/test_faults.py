@@ -250,13 +250,13 @@ async def test_server_errors_past_max_attempts_fail_the_run_and_the_trace_keeps_
 # --- 3. timeouts ----------------------------------------------------------------
 
 
-async def test_a_slow_server_is_cut_off_by_the_kernel_timeout_on_every_attempt(
+async def test_a_slow_server_is_cut_off_by_the_attempt_timeout_on_every_attempt(
     fault_server: FaultServer, tmp_path: Path
 ) -> None:
     db = tmp_path / "traces.db"
     attempts = 3
     fault_server.default = delayed(3.0, completion("too late"))
-    kernel = Kernel(retry=RetryPolicy(max_attempts=attempts, **FAST), timeout=0.5)
+    kernel = Kernel(retry=RetryPolicy(max_attempts=attempts, **FAST), timeout=10.0, attempt_timeout=0.5)
 
     started = time.perf_counter()
     with pytest.raises(ModelTimeout) as raised:
@@ -341,7 +341,7 @@ async def test_a_stream_that_stalls_before_any_text_is_cut_by_the_timeout_and_re
     db = tmp_path / "traces.db"
     # The stalled stream sends its role chunk (no text) and then goes silent for 5 s.
     fault_server.script(stalled_stream("never shown", stall=5.0), completion("second try"))
-    kernel = Kernel(retry=RetryPolicy(**FAST), timeout=0.5)
+    kernel = Kernel(retry=RetryPolicy(**FAST), timeout=10.0, attempt_timeout=0.5)
     run = _stream_run(db)
 
     started = time.perf_counter()

@@ -30,6 +30,8 @@ from agorakit.models.base import ModelRequest, Sampling, ToolSpec
 from agorakit.models.json_reply import validate_call
 from agorakit.models.openai_backend import OpenAIModel
 from agorakit.models.uri import resolve_model
+from agorakit.trace import attributes as attr
+from agorakit.trace.reader import load_run
 
 pytestmark = pytest.mark.integration
 
@@ -255,3 +257,24 @@ async def test_unknown_route_is_an_unknown_model(llama_server: str) -> None:
     model = OpenAIModel(ALIAS, llama_server.removesuffix("/v1"), timeout=30)  # forgot the /v1
     with pytest.raises(errors.UnknownModel, match="answered 404"):
         await model.complete(ModelRequest([user("hi")], sampling=greedy(4)))
+
+
+def test_agora_run_answers_through_the_openai_backend(llama_server: str, tmp_path: Path) -> None:
+    # Issue 9: this command hung for over 10 minutes against llama_cpp.server. Every model call
+    # must succeed at its first attempt: no retry, and --timeout bounds each call in all.
+    db = tmp_path / "traces.db"
+    command = [
+        sys.executable, "-m", "agorakit.cli.main", "run", "What is 17 * 23?",
+        "--model", f"openai:{ALIAS}@{llama_server}", "--timeout", "120",
+    ]  # fmt: skip
+    env = {**os.environ, "AGORAKIT_HOME": str(tmp_path / "home"), "AGORAKIT_TRACE_DB": str(db), "NO_COLOR": "1"}
+    env.pop("AGORAKIT_MODEL", None)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "run id:" in done.stdout
+    trace = load_run(db, "last")
+    chats = [span for span in trace.spans if span.operation == attr.OP_CHAT]
+    assert chats
+    assert all(span.status == "ok" for span in chats)
+    assert [e for e in trace.events if e.name == "retry"] == []
+    assert trace.summary.status == "ok"

@@ -319,8 +319,9 @@ def test_bad_model_is_one_error_line(model: str, expected: str, env: dict[str, s
 
 def test_unreachable_server_is_one_error_line_after_retries() -> None:
     # Port 9 (discard) refuses connections. The kernel retries ModelConnectionError with its
-    # default backoff (0.5 + 1 + 2 s plus jitter), so this takes about 4-5 seconds.
-    done = agora("run", TASK, "--model", "openai:x@http://127.0.0.1:9/v1", "--timeout", "2")
+    # default backoff (0.5 + 1 + 2 s plus jitter), so this takes about 4-5 seconds (within --timeout,
+    # which bounds the call with its retries).
+    done = agora("run", TASK, "--model", "openai:x@http://127.0.0.1:9/v1", "--timeout", "20")
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "Traceback" not in done.stdout + done.stderr
     [line] = done.stderr.splitlines()

@@ -90,10 +90,44 @@ async def test_a_slow_call_times_out_with_a_typed_error() -> None:
         await Kernel(retry=NO_RETRY, timeout=0.05).complete(model, request())
 
 
-async def test_a_timed_out_attempt_is_retried() -> None:
+async def test_an_attempt_cut_off_by_the_attempt_timeout_is_retried_within_the_total() -> None:
     model = ScriptedModel([Delay(5.0, "late"), "fast"])
-    completion = await Kernel(retry=FAST, timeout=0.05).complete(model, request())
+    completion = await Kernel(retry=FAST, timeout=30.0, attempt_timeout=0.05).complete(model, request())
     assert completion.message.content == "fast"
+    assert len(model.requests) == 2
+
+
+async def test_the_timeout_bounds_the_whole_call_not_each_attempt() -> None:
+    # Before, the timeout was per attempt: a hung model was tried max_attempts (4) times, 4x the timeout.
+    model = ScriptedModel([Delay(5.0, "late")] * 4 + ["never reached"])
+    with pytest.raises(
+        errors.ModelTimeout, match=r"within 0\.2s \(the call's timeout, retries included\); attempts made: 1"
+    ):
+        await Kernel(retry=FAST, timeout=0.2).complete(model, request())
+    assert len(model.requests) == 1
+
+
+async def test_a_retry_whose_backoff_would_outlast_the_timeout_is_not_made() -> None:
+    slow_backoff = RetryPolicy(max_attempts=4, initial_backoff=60.0, max_backoff=60.0, jitter=0.0)
+    model = ScriptedModel([Delay(5.0, "late"), "fast"])
+    with pytest.raises(errors.ModelTimeout, match=r"within 0\.05s \(the per-attempt timeout\); attempts made: 1"):
+        await Kernel(retry=slow_backoff, timeout=5.0, attempt_timeout=0.05).complete(model, request())
+    assert len(model.requests) == 1
+
+
+async def test_a_transient_error_whose_retry_after_outlasts_the_timeout_is_raised_at_once() -> None:
+    model = ScriptedModel([errors.RateLimited("slow down", retry_after=30.0), "ok"])
+    with pytest.raises(errors.RateLimited, match="slow down"):
+        await Kernel(retry=FAST, timeout=5.0).complete(model, request())
+    assert len(model.requests) == 1
+
+
+async def test_a_stream_that_hangs_fails_within_the_total_timeout_after_one_attempt() -> None:
+    model = ScriptedModel([Delay(5.0, "late")] * 4 + ["never reached"])
+    with pytest.raises(errors.ModelTimeout, match=r"within 0\.2s \(the call's timeout, retries included\)"):
+        async for _ in Kernel(retry=FAST, timeout=0.2).stream(model, request()):
+            pass
+    assert len(model.requests) == 1
 
 
 async def test_cancellation_propagates_and_is_traced() -> None:

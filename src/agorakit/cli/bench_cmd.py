@@ -111,7 +111,14 @@ def bench(
         bool, typer.Option("--retry-errors", help="Run again the samples recorded as errors.")
     ] = False,
     trace: Annotated[bool, typer.Option("--trace/--no-trace", help="Write each run to the trace store.")] = True,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds allowed per model call.")] = 300.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Seconds one model call may take in all, retries and backoff included (not per attempt).",
+        ),
+    ] = 300.0,
 ) -> None:
     """Run every method on every dataset with every model; one stored row per sample and configuration.
 

@@ -20,7 +20,14 @@ def run(
     max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Most model calls the agent may make.")] = 6,
     max_calls: Annotated[int | None, typer.Option("--max-calls", min=1, help="Run budget: model calls.")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Run budget: tokens.")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds allowed per model call.")] = 300.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Seconds one model call may take in all, retries and backoff included (not per attempt).",
+        ),
+    ] = 300.0,
     trace: Annotated[bool, typer.Option("--trace/--no-trace", help="Write the run to the trace store.")] = True,
     tool_first: Annotated[
         bool | None,

@@ -32,7 +32,7 @@ class GridSpec:
     ``max_tokens`` caps every model call's output. ``judge`` is a model URI for
     the optional LLM judge. ``retry_errors`` reruns rows recorded as errors.
     ``trace=False`` skips writing runs to the trace store (faster); ``timeout``
-    is the seconds allowed per model call.
+    is the seconds one model call may take in all, retries included.
     """
 
     methods: Sequence[tuple[str, Mapping[str, Any]]]

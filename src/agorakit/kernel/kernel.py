@@ -1,9 +1,10 @@
 """The kernel: the one door every model call goes through.
 
-It queues calls per backend under a concurrency limit, applies a per-attempt
-timeout, retries transient failures with backoff (tenacity), accounts usage
-and cost per call, agent and run, enforces run budgets, and traces each call
-as a ``chat`` span. It knows nothing about agents beyond a name for accounting.
+It queues calls per backend under a concurrency limit, bounds each call's time
+(a total for the call, retries and backoff included, and optionally a limit
+per attempt), retries transient failures with backoff, accounts usage and cost
+per call, agent and run, enforces run budgets, and traces each call as a
+``chat`` span. It knows nothing about agents beyond a name for accounting.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState
-
 from agorakit.core.errors import ModelTimeout, TransientModelError
+from agorakit.kernel.clock import CallClock
 from agorakit.kernel.pricing import PriceTable
 from agorakit.kernel.retry import RetryPolicy
 from agorakit.kernel.run import RunContext
@@ -29,18 +29,30 @@ DEFAULT_CONCURRENCY: Mapping[str, int | None] = {"llamacpp": 1, "openai": 16, "s
 
 
 class Kernel:
-    """Schedules, retries, times out, accounts and traces model calls."""
+    """Schedules, retries, times out, accounts and traces model calls.
+
+    ``timeout`` is the seconds one call may take in all: every attempt, and
+    the backoff between attempts, count against it. A retry that could not
+    start before it runs out is not made; the call fails with the last error
+    (a :class:`~agorakit.core.errors.ModelTimeout` if the time ran out while
+    the model was working). ``None`` means no limit. ``attempt_timeout``
+    additionally cuts off each attempt on its own (``None``: only the total),
+    so a hung attempt can be retried within the total. Time a call spends
+    queued behind other calls to the same backend does not count.
+    """
 
     def __init__(
         self,
         *,
         retry: RetryPolicy | None = None,
         timeout: float | None = 300.0,
+        attempt_timeout: float | None = None,
         concurrency: Mapping[str, int | None] | None = None,
         prices: PriceTable | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+        self.attempt_timeout = attempt_timeout
         self.concurrency = {**DEFAULT_CONCURRENCY, **(concurrency or {})}
         self.prices = prices or PriceTable()
         # Semaphores bind to the loop that first uses them; run_sync makes a
@@ -59,10 +71,12 @@ class Kernel:
         agent: str | None = None,
         timeout: float | None = None,
     ) -> Completion:
-        """One completion, with queueing, retries, timeout, accounting and a trace span."""
+        """One completion, with queueing, retries, timeout, accounting and a trace span.
+
+        ``timeout`` overrides the kernel's total for this call.
+        """
         run = run if run is not None else RunContext.create()
         run.check_budget()
-        limit = timeout if timeout is not None else self.timeout
         tracer = run.tracer
         attributes = self._span_attributes(model, request, agent) if tracer.enabled else None
         with tracer.span(f"chat {model.model_name}", attributes) as span:
@@ -70,12 +84,15 @@ class Kernel:
             if queue is not None:
                 await queue.acquire()
             try:
-                # The first attempt runs bare: tenacity's bookkeeping costs more
-                # than a whole turn with a fast model, and most calls succeed.
-                completion = await self._attempt(model, request, limit)
+                clock = self._clock(timeout)
                 attempts = 1
-            except TransientModelError as error:
-                completion, attempts = await self._retry(model, request, limit, span, error)
+                while True:
+                    try:
+                        completion = await self._attempt(model, request, clock, attempts)
+                        break
+                    except TransientModelError as error:
+                        await self._before_retry(span, attempts, error, clock)
+                        attempts += 1
             finally:
                 if queue is not None:
                     queue.release()
@@ -94,15 +111,14 @@ class Kernel:
         """Stream one completion. Failures before the first chunk are retried like
         :meth:`complete`; once text has been shown, a failure is raised as is.
 
-        The timeout bounds the time spent waiting for the model in each attempt;
-        time the caller spends between chunks does not count, and the timeout
-        only ever interrupts the wait for the model, never the caller's code.
-        A caller that stops early (``break``) ends the span with
-        ``agorakit.stream.closed_early`` rather than as an error.
+        The timeout bounds the time spent waiting for the model, over all
+        attempts and backoffs; time the caller spends between chunks does not
+        count, and the timeout only ever interrupts the wait for the model,
+        never the caller's code. A caller that stops early (``break``) ends the
+        span with ``agorakit.stream.closed_early`` rather than as an error.
         """
         run = run if run is not None else RunContext.create()
         run.check_budget()
-        limit = timeout if timeout is not None else self.timeout
         # The span is opened without making it the current span: a generator that set a
         # ContextVar across its ``yield`` would leak it into the caller between chunks (and
         # after an early ``break``), and resetting it from the finaliser's context fails.
@@ -113,34 +129,39 @@ class Kernel:
             if queue is not None:
                 await queue.acquire()
             try:
+                clock = self._clock(timeout)
                 attempt = 1
                 while True:
                     emitted = False
-                    remaining = limit  # this attempt's time left waiting for the model
+                    limit, by_total = clock.attempt_limit()
+                    waited = 0.0  # this attempt's time spent waiting for the model
                     chunks = model.stream(request).__aiter__()
                     try:
                         while True:
                             started = time.perf_counter()
                             try:
-                                async with asyncio.timeout(remaining):
+                                async with asyncio.timeout(None if limit is None else max(0.0, limit - waited)):
                                     chunk = await anext(chunks)
                             except StopAsyncIteration:
                                 return
                             except TimeoutError as error:
-                                raise ModelTimeout(f"{model.uri} stream timed out after {limit}s") from error
-                            if remaining is not None:
-                                remaining -= time.perf_counter() - started
+                                why = clock.timed_out(limit, by_total)
+                                raise ModelTimeout(f"{model.uri} stream did not answer {why}") from error
+                            finally:
+                                elapsed = time.perf_counter() - started
+                                waited += elapsed
+                                clock.spend(elapsed)
                             if chunk.completion is not None:
                                 self._account(model, chunk.completion, attempt, run, agent, span)
                             emitted = True
                             yield chunk
                     except TransientModelError as error:
-                        if emitted or not self.retry.should_retry(attempt, error):
+                        if emitted:
                             raise
                         failure = error
                     finally:
                         await _aclose(chunks)
-                    await self._before_retry(span, attempt, failure)
+                    await self._before_retry(span, attempt, failure, clock)
                     attempt += 1
             finally:
                 if queue is not None:
@@ -167,50 +188,32 @@ class Kernel:
             self._queues[key] = asyncio.Semaphore(limit) if limit else None
         return self._queues[key]
 
-    async def _attempt(self, model: ChatModel, request: ModelRequest, limit: float | None) -> Completion:
+    def _clock(self, timeout: float | None) -> CallClock:
+        return CallClock(timeout if timeout is not None else self.timeout, self.attempt_timeout)
+
+    async def _attempt(self, model: ChatModel, request: ModelRequest, clock: CallClock, attempt: int) -> Completion:
+        limit, by_total = clock.attempt_limit()
         started = time.perf_counter()
         try:
             async with asyncio.timeout(limit):
                 completion = await model.complete(request)
         except TimeoutError as error:
-            raise ModelTimeout(f"{model.uri} did not answer within {limit}s") from error
+            why = clock.timed_out(limit, by_total)
+            raise ModelTimeout(f"{model.uri} did not answer {why}; attempts made: {attempt}") from error
+        finally:
+            clock.spend(time.perf_counter() - started)
         if not completion.usage.latency_s:
             completion.usage.latency_s = time.perf_counter() - started
         return completion
 
-    async def _retry(
-        self, model: ChatModel, request: ModelRequest, limit: float | None, span: Span, error: TransientModelError
-    ) -> tuple[Completion, int]:
-        """Attempts 2 and on, after the first failed with ``error``."""
-        if not self.retry.should_retry(1, error):
+    async def _before_retry(self, span: Span, attempt: int, error: TransientModelError, clock: CallClock) -> None:
+        """Wait before attempt ``attempt + 1``, or raise ``error`` if there is to be none."""
+        if not self.retry.should_retry(attempt, error):
             raise error
-        await self._before_retry(span, 1, error)
-
-        policy = self.retry
-        retrying = AsyncRetrying(
-            # attempt_number counts from 1 inside this loop, which is overall attempt 2.
-            stop=lambda state: not policy.should_retry(state.attempt_number + 1, _error(state)),
-            wait=lambda state: policy.delay(state.attempt_number + 1, _error(state)),
-            retry=lambda state: isinstance(_error(state), TransientModelError),
-            before_sleep=lambda state: self._note_retry_quietly(span, state.attempt_number + 1, _error(state)),
-            reraise=True,
-        )
-        attempts = 1
-        async for attempt in retrying:
-            with attempt:
-                attempts += 1
-                return await self._attempt(model, request, limit), attempts
-        raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
-
-    async def _before_retry(self, span: Span, attempt: int, error: BaseException) -> None:
-        delay = self._note_retry(span, attempt, error)
-        await asyncio.sleep(delay)
-
-    def _note_retry_quietly(self, span: Span, attempt: int, error: BaseException | None) -> None:
-        self._note_retry(span, attempt, error)
-
-    def _note_retry(self, span: Span, attempt: int, error: BaseException | None) -> float:
         delay = self.retry.delay(attempt, error)
+        if not clock.fits(delay):
+            # The retry could not start before the call's time is up: fail now, not at the deadline.
+            raise error
         span.event(
             "retry",
             {
@@ -220,7 +223,11 @@ class Kernel:
                 "agorakit.retry.delay_s": round(delay, 3),
             },
         )
-        return delay
+        started = time.perf_counter()
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            clock.spend(time.perf_counter() - started)
 
     def _account(
         self, model: ChatModel, completion: Completion, attempts: int, run: RunContext, agent: str | None, span: Span
@@ -267,7 +274,3 @@ async def _aclose(chunks: AsyncIterator[StreamChunk]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()
-
-
-def _error(state: RetryCallState) -> BaseException | None:
-    return state.outcome.exception() if state.outcome is not None else None

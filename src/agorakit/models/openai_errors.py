@@ -31,10 +31,12 @@ _CONTEXT_WINDOW = re.compile(
 _TOOLS_WORDS = re.compile(r"\btools?\b|tool_choice|tool[ _-]call|function[ _-]?call|\bfunctions?\b", re.IGNORECASE)
 _SCHEMA_WORDS = re.compile(r"response_format|json_schema|json_object|structured output", re.IGNORECASE)
 # A 500 counts as a rejected feature only when it reads like request validation
-# (``python -m llama_cpp.server`` answers 500 to a request its pydantic model rejects).
+# (``python -m llama_cpp.server`` answers 500 to a request its pydantic model rejects, "Input
+# should be 'text' or 'json_object'"; older llama.cpp ``llama-server`` builds 500 with
+# "response_format type must be one of ..., but got: json_schema"). Any other 500 stays transient.
 _REJECTION_WORDS = re.compile(
-    r"not supported|unsupported|does not support|requires|validation error|literal_error|extra_forbidden"
-    r"|unrecognized|unknown|not allowed|invalid",
+    r"not supported|unsupported|does not support|not implemented|requires|validation error|literal_error"
+    r"|extra_forbidden|unrecognized|unknown|not allowed|invalid|(should|must) be|but got",
     re.IGNORECASE,
 )
 
