@@ -283,6 +283,21 @@ def test_cli_prints_the_table_with_suites_and_overall() -> None:
     assert "workspace" not in result.output
 
 
+def test_cli_table_at_80_columns_keeps_every_ratio_and_header_whole() -> None:
+    from rich.text import Text
+
+    terminal = {"COLUMNS": "80", "FORCE_COLOR": "1", "NO_COLOR": "", "TERM": "xterm"}
+    result = CliRunner().invoke(app, ["security", "agentdojo", "--suite", "banking", "--suite", "slack"], env=terminal)
+    assert result.exit_code == 0, result.output
+    out = Text.from_ansi(result.output).plain
+    table = out[out.index("AgentDojo: tool policies") :].split("AgentDojo benchmark")[0]  # after the spinner
+    assert "…" not in table and max(len(line) for line in table.splitlines()) <= 80
+    banking = next(line for line in table.splitlines() if line.startswith("│ banking"))
+    assert "93.8% (15/16)" in banking  # utility preserved, whole on its row
+    words = set(table.replace("│", " ").replace("┃", " ").split())
+    assert {"Utility", "preserved", "(policy)", "Attacks", "stopped"} <= words
+
+
 def test_cli_json() -> None:
     result = CliRunner().invoke(app, ["security", "agentdojo", "-s", "banking", "--json"])
     assert result.exit_code == 0, result.output

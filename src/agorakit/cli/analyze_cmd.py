@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from agorakit.cli.tables import Column, Grid, print_table
 from agorakit.cli.trace_cmd import DbOption
 from agorakit.core import settings
 
@@ -209,12 +209,18 @@ def _print_mast(console: Console, report: MastReport) -> None:
     if not report.failures:
         console.print("[bold]MAST:[/bold] no failure mode found")
     else:
-        table = Table(title="MAST failure modes", title_justify="left")
-        for column in ("id", "failure mode", "category", "step"):
-            table.add_column(column)
+        mast = Grid(
+            [
+                Column("id", kind="id"),
+                Column("failure mode", kind="text"),
+                Column("category", kind="text", drop=1),
+                Column("step", justify="right"),
+            ],
+            title="MAST failure modes",
+        )
         for failure in report.failures:
-            table.add_row(failure.id, failure.name, failure.category, str(failure.step))
-        console.print(table)
+            mast.add_row(failure.id, failure.name, failure.category, str(failure.step))
+        print_table(console, mast)
     console.print(f"  summary: {escape(' '.join(report.summary.split()))} [dim]({_calls(report.calls)})[/dim]")
 
 
@@ -222,9 +228,9 @@ def _print_dialog(console: Console, transcript: Transcript) -> None:
     from agorakit.eval.analysis.dialog import dialog_quality
 
     quality = dialog_quality(transcript)
-    table = Table(title="dialog quality (TF-IDF embeddings)", title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    table = Grid(
+        [Column("metric", kind="text"), Column("value", justify="right")], title="dialog quality (TF-IDF embeddings)"
+    )
     rows = [
         ("turns", str(quality.turns)),
         ("tokens", str(quality.tokens)),
@@ -238,7 +244,7 @@ def _print_dialog(console: Console, transcript: Transcript) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print()
-    console.print(table)
+    print_table(console, table)
 
 
 def _benchmark(
@@ -256,11 +262,15 @@ def _benchmark(
     sizes = {name: len(load_who_and_when(name, limit=limit)) for name in subsets}
     backend = _load_judge(console, judge)
     scores = asyncio.run(_score_all(console, backend, methods, subsets, sizes, limit, max_tokens, max_step_chars))
-    table = Table(title=f"Who&When attribution accuracy · judge {backend.uri}", title_justify="left")
-    table.add_column("subset", no_wrap=True)
-    table.add_column("method", no_wrap=True)
-    for column in ("cases", "agent acc.", "step acc.", "no prediction", "judge calls"):
-        table.add_column(column, justify="right")
+    numbers = ("cases", "agent acc.", "step acc.", "no prediction", "judge calls")
+    table = Grid(
+        [
+            Column("subset"),
+            Column("method"),
+            *(Column(c, justify="right", drop={"judge calls": 1, "no prediction": 2}.get(c)) for c in numbers),
+        ],
+        title=f"Who&When attribution accuracy · judge {backend.uri}",
+    )
     for score in scores:
         table.add_row(
             score.subset,
@@ -271,7 +281,7 @@ def _benchmark(
             str(score.failed),
             str(score.calls),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 async def _score_all(

@@ -128,8 +128,10 @@ def bench(
 
     A method error on one sample is recorded as an error row and the run goes on.
     """
+    from agorakit.cli.report_cmd import summary_grid
+    from agorakit.cli.tables import print_table
     from agorakit.eval.grid import GridSpec, configuration, jobs, load_samples
-    from agorakit.eval.metrics import summarize, summary_table
+    from agorakit.eval.metrics import summarize
     from agorakit.eval.results import ResultsStore, default_db_path
     from agorakit.eval.runner import run_grid
     from agorakit.models import resolve_model
@@ -168,7 +170,7 @@ def bench(
         with _progress(console) as progress:
             outcome = asyncio.run(run_grid(spec, store, on_progress=_Bar(progress), backends=backends, samples=samples))
         rows = [row for row in store.rows(models=model_uris, methods=method_names) if row.key in keys]
-    console.print(summary_table(summarize(rows)))
+    print_table(console, summary_grid(summarize(rows)))
     console.print(
         f"{outcome.done} sample(s) run now ({outcome.errors} error(s)), {outcome.skipped} already done · "
         f"results in [bold]{escape(str(path))}[/bold]"

@@ -11,8 +11,9 @@ from typing import Any, Literal, Union
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
+from agorakit.cli.tables import Column, Grid, print_table
 from agorakit.core.errors import ConfigError
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -23,13 +24,13 @@ def methods() -> None:
     """List the multi-agent methods: name, what it does, and its paper."""
     from agorakit.methods import available
 
-    table = Table(title="Multi-agent methods", title_justify="left")
-    table.add_column("name", no_wrap=True, style="bold")
-    table.add_column("summary")
-    table.add_column("paper")
+    grid = Grid(
+        [Column("name", kind="id", style="bold"), Column("summary", kind="text"), Column("paper", kind="text", drop=1)],
+        title="Multi-agent methods",
+    )
     for cls in available():
-        table.add_row(cls.name, cls.summary, cls.paper)
-    Console().print(table)
+        grid.add_row(cls.name, cls.summary, cls.paper)
+    print_table(Console(), grid)
 
 
 # --- settings from the command line -------------------------------------------
@@ -174,15 +175,15 @@ def run_method(
         console.print("[bold]final answer:[/bold] " + escape(result.final_answer), highlight=False)
     else:
         console.print("[yellow]no final answer could be extracted[/yellow]", highlight=False)
-    table = Table(title="usage per agent", title_justify="left")
-    table.add_column("agent")
-    for column in ("calls", "input tokens", "output tokens"):
-        table.add_column(column, justify="right")
+    grid = Grid(
+        [Column("agent", kind="id"), *(Column(c, justify="right") for c in ("calls", "input tokens", "output tokens"))],
+        title="usage per agent",
+    )
     for agent, usage in result.usage_by_agent.items():
-        table.add_row(agent, str(usage.calls), str(usage.input_tokens), str(usage.output_tokens))
+        grid.add_row(agent, str(usage.calls), str(usage.input_tokens), str(usage.output_tokens))
     total = result.usage
-    table.add_row("[bold]total[/bold]", str(total.calls), str(total.input_tokens), str(total.output_tokens))
-    console.print(table)
+    grid.add_row(Text("total", style="bold"), str(total.calls), str(total.input_tokens), str(total.output_tokens))
+    print_table(console, grid)
     if trace:
         console.print(f"run id: [bold]{result.run_id}[/bold]   (agora trace show {result.run_id})", highlight=False)
     return 0 if result.final_answer is not None else 3

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from rich.console import Console
-from rich.table import Table
 
+from agorakit.cli.tables import Column, Grid, print_table
 from agorakit.core import settings
 
 
@@ -14,10 +14,10 @@ def models() -> None:
     """List model backends and whether the embedded model is assembled."""
     from agorakit.models.llamacpp import EMBEDDED_MODELS, embedded_model_path
 
-    table = Table(title="Model backends", title_justify="left")
-    table.add_column("URI")
-    table.add_column("backend")
-    table.add_column("status")
+    table = Grid(
+        [Column("URI", kind="id"), Column("backend", kind="text"), Column("status", kind="text")],
+        title="Model backends",
+    )
     default = settings.default_model()
     for name in EMBEDDED_MODELS:
         path = embedded_model_path(name, assemble=False)
@@ -29,6 +29,6 @@ def models() -> None:
     table.add_row("openai:MODEL", "OpenAI API", key)
     table.add_row("openai:MODEL@http://HOST:PORT/v1", "any OpenAI-compatible server", "vLLM, Ollama, llama-server, ...")
     table.add_row("scripted:path/to/script.yaml", "deterministic script", "for tests and replay")
-    Console().print(table)
+    print_table(Console(), table)
     if default != "llamacpp:gemma-3-270m":
         Console().print(f"default model (from AGORAKIT_MODEL): {default}")

@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from agorakit.cli.tables import Column, Grid
 from agorakit.trace import attributes as attr
 from agorakit.trace.records import (
     INPUT,
@@ -89,20 +89,27 @@ def _status_label(status: str) -> str:
 # -- list ---------------------------------------------------------------
 
 
-def runs_table(runs: Iterable[RunSummary]) -> Table:
-    """The table ``agora trace list`` prints (cells are Text: stored strings are never read as markup)."""
-    table = Table(title="runs (newest first)", title_justify="left")
-    table.add_column("run id", no_wrap=True, style="cyan")
-    table.add_column("started", no_wrap=True)
-    table.add_column("agent")
-    table.add_column("model")
-    table.add_column("status", no_wrap=True)
-    table.add_column("steps/calls", justify="right", no_wrap=True)
-    table.add_column("tokens in/out", justify="right", no_wrap=True)
-    table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("task")
+def runs_table(runs: Iterable[RunSummary]) -> Grid:
+    """The table ``agora trace list`` prints (cells are Text: stored strings are never read as markup).
+
+    Narrow terminals drop the counters first, then the start time and duration; never the id.
+    """
+    grid = Grid(
+        [
+            Column("run id", kind="id", style="cyan"),
+            Column("started", drop=3),
+            Column("agent", kind="text"),
+            Column("model", kind="text"),
+            Column("status"),
+            Column("steps/calls", justify="right", drop=1),
+            Column("tokens in/out", justify="right", drop=2),
+            Column("duration", justify="right", drop=4),
+            Column("task", kind="text", drop=5),
+        ],
+        title="runs (newest first)",
+    )
     for run in runs:
-        table.add_row(
+        grid.add_row(
             Text(run.run_id),
             format_time(run.started_ns),
             Text(run.agent or "-"),
@@ -113,7 +120,7 @@ def runs_table(runs: Iterable[RunSummary]) -> Table:
             format_duration(run.duration_ns) if run.finished else UNFINISHED,
             Text(run.task or ""),
         )
-    return table
+    return grid
 
 
 # -- show ---------------------------------------------------------------

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
+from agorakit.cli.tables import Column, Grid, print_table
 from agorakit.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ app = typer.Typer(
 
 TARGET_PERCENT = 95.0
 """Issue 3's target for both utility preserved and attacks stopped."""
-TABLE_WIDTH = 132
 
 
 @app.callback()
@@ -81,8 +81,6 @@ def agentdojo_command(
         ) from None
 
     console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:  # CI logs and pipes: room for the whole table
-        console = Console(highlight=False, soft_wrap=True, width=TABLE_WIDTH)
     if as_json:
         result = replay_benchmark_sync(suite, benchmark_version=benchmark_version, policy_dir=policies)
         data = result.to_dict(details=details)
@@ -91,7 +89,7 @@ def agentdojo_command(
         return
     with console.status("Replaying AgentDojo ground truths …", spinner="dots"):
         result = replay_benchmark_sync(suite, benchmark_version=benchmark_version, policy_dir=policies)
-    console.print(results_table(result))
+    print_table(console, results_table(result))
     console.print(
         f"AgentDojo benchmark {result.benchmark_version} (agentdojo {agentdojo_version()}) · "
         "ground-truth replay, no model · policies: "
@@ -101,19 +99,26 @@ def agentdojo_command(
         console.print(line)
 
 
-def results_table(result: BenchmarkReplay) -> Table:
-    """Per suite and overall: utility and attacks stopped, without and with the policy."""
-    table = Table(title="AgentDojo: tool policies vs. prompt injection (ground-truth replay)")
-    table.add_column("Suite", style="bold")
-    table.add_column("User tasks", justify="right")
-    table.add_column("Utility (no policy)", justify="right")
-    table.add_column("Utility preserved (policy)", justify="right")
-    table.add_column("Injection tasks", justify="right")
-    table.add_column("Attacks stopped (no policy)", justify="right")
-    table.add_column("Attacks stopped (policy)", justify="right")
-    table.add_column("Out of reach", justify="right")
-    for item in result.suites:
-        table.add_row(
+def results_table(result: BenchmarkReplay) -> Grid:
+    """Per suite and overall: utility and attacks stopped, without and with the policy.
+
+    A narrow terminal drops the counts first; the percentages stay.
+    """
+    grid = Grid(
+        [
+            Column("Suite", style="bold"),
+            Column("User tasks", justify="right", drop=3),
+            Column("Utility (no policy)", justify="right"),
+            Column("Utility preserved (policy)", justify="right"),
+            Column("Injection tasks", justify="right", drop=2),
+            Column("Attacks stopped (no policy)", justify="right"),
+            Column("Attacks stopped (policy)", justify="right"),
+            Column("Out of reach", justify="right", drop=1),
+        ],
+        title="AgentDojo: tool policies vs. prompt injection (ground-truth replay)",
+    )
+    for index, item in enumerate(result.suites):
+        grid.add_row(
             item.suite,
             str(len(item.user_policy)),
             str(item.utility_baseline),
@@ -122,9 +127,9 @@ def results_table(result: BenchmarkReplay) -> Table:
             str(item.attacks_stopped_baseline),
             _judged(item.attacks_stopped),
             str(len(item.out_of_reach)),
+            end_section=index == len(result.suites) - 1,
         )
-    table.add_section()
-    table.add_row(
+    grid.add_row(
         "Overall",
         str(sum(len(s.user_policy) for s in result.suites)),
         str(result.utility_baseline),
@@ -135,15 +140,14 @@ def results_table(result: BenchmarkReplay) -> Table:
         str(result.out_of_reach),
         style="bold",
     )
-    return table
+    return grid
 
 
-def _judged(ratio: Ratio) -> str:
+def _judged(ratio: Ratio) -> Text:
     percent = ratio.percent
     if percent is None:
-        return str(ratio)
-    color = "green" if percent >= TARGET_PERCENT else "yellow"
-    return f"[{color}]{ratio}[/{color}]"
+        return Text(str(ratio))
+    return Text(str(ratio), style="green" if percent >= TARGET_PERCENT else "yellow")
 
 
 def _summary_lines(result: BenchmarkReplay, *, details: bool) -> list[str]:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from agorakit.cli.render import run_tree, runs_table
+from agorakit.cli.tables import print_table
 from agorakit.core.errors import ConfigError
 from agorakit.core.settings import trace_db_path
 from agorakit.trace.export import export_jsonl
@@ -47,7 +48,7 @@ def list_command(
     if not runs:
         console.print("no runs recorded yet; run `agora run` first")
         return
-    console.print(runs_table(runs))
+    print_table(console, runs_table(runs))
 
 
 @app.command("show")

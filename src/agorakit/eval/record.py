@@ -27,7 +27,9 @@ class ResultRow:
     message, ``correct`` is ``False``); usage counts every model call of the
     run, including failed and retried ones. ``judge_correct`` is the optional
     LLM judge's verdict, kept apart from the rule-based ``correct``.
-    ``run_id`` names the run's trace.
+    ``run_id`` names the run's trace. ``question`` and ``expected`` copy the
+    sample's question and reference answer for the report's per-sample view
+    (empty in rows written before they were stored).
     """
 
     key: ResultKey
@@ -47,6 +49,8 @@ class ResultRow:
     judge_correct: bool | None = None
     judge_reason: str = ""
     finished_at: float = 0.0  # unix time the row was written
+    question: str = ""
+    expected: str = ""
 
     @property
     def tokens(self) -> int:

@@ -20,7 +20,7 @@ from agorakit.core.errors import ConfigError
 from agorakit.eval.record import ResultKey, ResultRow
 
 SCHEMA_KIND = "agorakit.bench.results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: question and expected answer per row
 
 _KEY_COLUMNS = ("dataset", "sample_id", "method", "config_hash", "model")
 # Every ResultRow field but ``key``, in the order of the table's columns.
@@ -41,7 +41,11 @@ _ROW_COLUMNS = (
     "judge_correct",
     "judge_reason",
     "finished_at",
+    "question",
+    "expected",
 )
+# Columns added after version 1, with what older rows hold: ALTER TABLE adds them on open.
+_ADDED_COLUMNS = {"question": "TEXT NOT NULL DEFAULT ''", "expected": "TEXT NOT NULL DEFAULT ''"}
 COLUMNS = _KEY_COLUMNS + _ROW_COLUMNS
 
 _SCHEMA = f"""
@@ -68,6 +72,8 @@ CREATE TABLE IF NOT EXISTS results (
     judge_correct INTEGER,
     judge_reason TEXT NOT NULL,
     finished_at REAL NOT NULL,
+    question TEXT NOT NULL DEFAULT '',
+    expected TEXT NOT NULL DEFAULT '',
     PRIMARY KEY ({", ".join(_KEY_COLUMNS)})
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_KIND}');
@@ -131,6 +137,15 @@ class ResultsStore:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL survives a killed process
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a version-1 database up to this schema: old rows keep empty questions and answers."""
+        present = {name for (_, name, *_) in self._db.execute("PRAGMA table_info(results)")}
+        for name, declaration in _ADDED_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE results ADD COLUMN {name} {declaration}")
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(SCHEMA_VERSION),))
 
     # -- writing ---------------------------------------------------------------
 
@@ -208,6 +223,8 @@ def _values(row: ResultRow) -> tuple[Any, ...]:
         judged,
         row.judge_reason,
         row.finished_at,
+        row.question,
+        row.expected,
     )
 
 

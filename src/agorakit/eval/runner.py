@@ -261,4 +261,6 @@ class _Runner:
             judge_correct=judge_correct,
             judge_reason=judge_reason,
             finished_at=time.time(),
+            question=job.sample.question,
+            expected=job.sample.answer,
         )

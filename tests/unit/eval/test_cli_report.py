@@ -63,8 +63,9 @@ class Images(HTMLParser):
 
 
 def table_lines(output: str) -> dict[tuple[str, str], list[str]]:
-    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in output.splitlines() if line.count("│") > 3]
-    return {(r[0], r[1]): r for r in rows}
+    """The summary's rows, printed as tab-separated lines when stdout is not a terminal."""
+    rows = [line.split("\t") for line in output.splitlines() if line.count("\t") > 3]
+    return {(r[0], r[1]): r for r in rows[1:]}
 
 
 def test_report_writes_both_files_and_prints_the_table(db: Path, tmp_path: Path) -> None:

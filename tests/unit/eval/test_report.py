@@ -222,3 +222,82 @@ def test_empty_rows_are_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no results in DB; run agora bench first"):
         write_report([], tmp_path / "nothing")
     assert not (tmp_path / "nothing").exists()
+
+
+SAMPLE_ROWS = [
+    result_row(
+        "gsm8k",
+        "q1",
+        "cot",
+        "h1",
+        question="Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. " * 3,
+        expected="72",
+        prediction="She sold 72 in total.",
+        extracted="72",
+        correct=True,
+        run_id="0190cccc1111aabbccddeeff00",
+    ),
+    result_row("gsm8k", "q2", "cot", "h1", question="What is 6 * 7?", expected="42", extracted="48", correct=False),
+    result_row(
+        "gsm8k",
+        "q3",
+        "cot",
+        "h1",
+        question="What is 2 + 2?",
+        expected="4",
+        extracted=None,
+        correct=False,
+        status="error",
+        error="ModelTimeout: too slow",
+        run_id="0190cccc3333aabbccddeeff00",
+    ),
+    result_row("gsm8k", "q1", "vanilla", "h2", expected="72", extracted="7", correct=False, run_id="run-old-row"),
+]
+
+
+def test_html_has_a_per_sample_table_per_method_and_dataset(tmp_path: Path) -> None:
+    paths = write_report(SAMPLE_ROWS, tmp_path / "out")
+    html = paths.html.read_text(encoding="utf-8")
+    page = Page()
+    page.feed(html)
+    assert page.tags.count("details") == 2  # gsm8k · cot and gsm8k · vanilla, folded without a script
+    assert "<script" not in html
+    header = ["sample", "question", "expected", "answer", "result", "trace run id"]
+    start = page.rows.index(header)
+    cot = page.rows[start + 1 : start + 4]
+    question = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May."
+    assert cot[0][0] == "q1" and cot[0][1].startswith(question) and cot[0][1].endswith("…")
+    assert len(cot[0][1]) == 160
+    assert cot[0][2:] == ["72", "72", "correct", "0190cccc1111aabbccddeeff00"]
+    assert cot[1] == ["q2", "What is 6 * 7?", "42", "48", "incorrect", "run-cot-q2"]
+    assert cot[2] == ["q3", "What is 2 + 2?", "4", "–", "error", "0190cccc3333aabbccddeeff00"]
+    vanilla = page.rows[page.rows.index(header, start + 1) + 1]
+    assert vanilla == ["q1", "–", "72", "7", "incorrect", "run-old-row"]  # a row stored before questions were
+    assert '<td class="error">error</td>' in html and '<td class="prose">What is 6 * 7?</td>' in html
+    markdown = paths.markdown.read_text(encoding="utf-8")
+    assert "| q2 | What is 6 * 7? | 42 | 48 | incorrect | run-cot-q2 |" in markdown
+
+
+def test_html_css_keeps_tables_and_plots_inside_the_content_width(report: ReportPaths, page: Page) -> None:
+    html = report.html.read_text(encoding="utf-8")
+    css = html[html.index("<style>") : html.index("</style>")]
+    assert ".scroll { overflow-x: auto; max-width: 100%; }" in css  # wide tables scroll inside the page
+    assert re.search(r"th \{[^}]*white-space: normal", css)  # headers wrap between words
+    assert re.search(r"figure img \{[^}]*width: 100%", css)  # plots fill the content width
+    assert page.tags.count("table") == html.count('<div class="scroll"><table>')  # every table in a scroll box
+
+
+def test_a_zero_percent_bar_is_drawn_in_its_legend_colour(tmp_path: Path) -> None:
+    from matplotlib import colormaps
+    from matplotlib.image import imread
+
+    from agorakit.eval.report.plots import accuracy_per_dataset
+
+    rows = make_rows("gsm8k", "cot", 0, 10, cost=0.0) + make_rows("gsm8k", "vanilla", 3, 10, cost=0.0)
+    png = tmp_path / "bars.png"
+    png.write_bytes(accuracy_per_dataset(summarize(rows)).png)
+    pixels = imread(png)[:, :, :3]
+    cot = colormaps["tab10"](0)[:3]  # the first label's colour, as in the legend
+    matching = int((abs(pixels - cot) < 0.01).all(axis=2).sum())
+    # The legend's patch alone is ~660 pixels (200 at the old 110 dpi); the 0% bar's stub adds ~4,000.
+    assert matching > 1500, matching

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,34 @@ def test_default_path_follows_the_environment(monkeypatch: pytest.MonkeyPatch, t
     assert default_db_path() == tmp_path / "home" / "bench.db"
     monkeypatch.setenv("AGORAKIT_BENCH_DB", str(tmp_path / "elsewhere.db"))
     assert default_db_path() == tmp_path / "elsewhere.db"
+
+
+# The results table as schema version 1 wrote it (no question, no expected answer).
+_V1_TABLE = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema', 'agorakit.bench.results'), ('version', '1');
+CREATE TABLE results (
+    dataset TEXT NOT NULL, sample_id TEXT NOT NULL, method TEXT NOT NULL, config_hash TEXT NOT NULL,
+    model TEXT NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, prediction TEXT NOT NULL, extracted TEXT,
+    correct INTEGER NOT NULL, reason TEXT NOT NULL, calls INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, latency_s REAL NOT NULL, run_id TEXT NOT NULL,
+    error TEXT NOT NULL, judge_correct INTEGER, judge_reason TEXT NOT NULL, finished_at REAL NOT NULL,
+    PRIMARY KEY (dataset, sample_id, method, config_hash, model)
+);
+INSERT INTO results VALUES ('gsm8k', '7', 'cot', 'h1', 'scripted:a', '{}', 'ok', 'It is 42', '42', 1, '', 1,
+    10, 5, 0.0, 1.5, 'run-old', '', NULL, '', 1700000000.0);
+"""
+
+
+def test_a_version_1_database_opens_reads_and_takes_new_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(_V1_TABLE)
+    with ResultsStore(path) as store:
+        (old,) = store.rows()
+        assert (old.run_id, old.extracted, old.question, old.expected) == ("run-old", "42", "", "")
+        new = make_row("8", question="What is 6 * 7?", expected="42")
+        store.write(new)
+        assert store.rows()[1] == new
+    with closing(sqlite3.connect(path)) as db:
+        assert dict(db.execute("SELECT key, value FROM meta").fetchall())["version"] == str(SCHEMA_VERSION) == "2"

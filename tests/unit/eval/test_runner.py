@@ -300,3 +300,13 @@ async def test_the_judge_verdict_is_kept_apart_and_its_calls_are_not_the_methods
     assert (rows["c"].status, rows["c"].correct) == ("ok", True)
     assert {r.calls for r in rows.values()} == {1}
     assert len(judge_model.requests) == 3
+
+
+async def test_rows_keep_the_question_and_the_expected_answer(store: ResultsStore) -> None:
+    await run(spec(("self_refine", {})), store, answering())
+    rows = {r.key.sample_id: r for r in store.rows()}
+    assert [(rows[i].question, rows[i].expected) for i in "abc"] == [
+        ("What is 1 + 1?", "2"),
+        ("What is 2 + 3?", "5"),
+        ("What is 4 + 4?", "8"),
+    ]

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agorakit.eval.metrics import Summary, leaderboard
+from agorakit.eval.record import ResultRow
 from agorakit.eval.report.plots import Plot
+from agorakit.eval.report.samples import sample_texts
 from agorakit.eval.report.tables import (
     TextTable,
     configs_text,
@@ -33,6 +35,7 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)
     table: TextTable | None = None
     plots: list[Plot] = field(default_factory=list)
+    collapsed: bool = False  # HTML folds the table into a <details> element
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +51,13 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def build_document(title: str, summaries: Sequence[Summary], plots: Sequence[Plot]) -> Document:
-    """Lay out the report: summary, leaderboards, plots, one table per dataset, configurations, definitions."""
+def build_document(
+    title: str, summaries: Sequence[Summary], plots: Sequence[Plot], results: Sequence[ResultRow] = ()
+) -> Document:
+    """Lay out the report: summary, leaderboards, plots, per dataset, per sample, configurations, definitions.
+
+    The per-sample tables come from ``results`` (the rows the summaries were made from); none without them.
+    """
     datasets = sorted({s.dataset for s in summaries})
     labels = sorted({s.label for s in summaries})
     models = sorted({s.model for s in summaries})
@@ -93,6 +101,19 @@ def build_document(title: str, summaries: Sequence[Summary], plots: Sequence[Plo
     for dataset in datasets:
         members = [s for s in summaries if s.dataset == dataset]
         sections.append(Section(dataset, level=3, table=dataset_text(members)))
+    if results:
+        sections.append(
+            Section(
+                "Per sample",
+                paragraphs=[
+                    "Every question of each dataset and method configuration: the question (shortened), the "
+                    "expected answer, the answer extracted from the method's output, the verdict, and the run id "
+                    "of its trace (agora trace show RUN_ID)."
+                ],
+            )
+        )
+        for dataset, label, table in sample_texts(results):
+            sections.append(Section(f"{dataset} · {label}", level=3, table=table, collapsed=True))
     sections.append(
         Section(
             "Configurations",

@@ -19,22 +19,40 @@ body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: 
        max-width: 1200px; margin: 2em auto; padding: 0 1em; }
 h1 { font-size: 1.7em; margin-bottom: .2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
-.scroll { overflow-x: auto; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: .9em; margin: .6em 0 1.2em; }
 th, td { padding: .3em .7em; border-bottom: 1px solid #e5e5e5; white-space: nowrap; }
-th { background: #f5f5f5; text-align: left; }
+th { background: #f5f5f5; text-align: left; white-space: normal; vertical-align: bottom; }
+td.prose { white-space: normal; min-width: 14em; max-width: 40em; }
+td.correct { color: #1a7f37; } td.incorrect { color: #b35900; } td.error { color: #c62828; font-weight: 600; }
+details { margin: .4em 0; }
+summary { cursor: pointer; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.wrap { white-space: normal; word-break: break-all; font-family: ui-monospace, monospace; font-size: .85em; }
 tr:hover td { background: #fafafa; }
 figure { margin: 1.5em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figure img { display: block; width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9em; }
 .intro { color: #555; }
 """
 
 
+_OUTCOMES = {"correct", "incorrect", "error"}
+
+
+def _cell_class(table: TextTable, column: int, cell: str) -> str:
+    if table.align[column] == "right":
+        return "num"
+    if column in table.prose:
+        return "prose"
+    if table.headers[column] == "result" and cell in _OUTCOMES:
+        return cell
+    return "wrap" if len(cell) > 60 else ""
+
+
 def html_table(table: TextTable) -> str:
-    """A ``<table>``; right-aligned columns get ``class="num"``, long cells (over 60 characters) wrap."""
+    """A ``<table>`` in a box that scrolls sideways inside the page; prose columns wrap between words,
+    right-aligned columns get ``class="num"``, other long cells (over 60 characters) wrap anywhere."""
     head = "".join(
         f"<th{' class=num' if align == 'right' else ''}>{escape(h)}</th>"
         for h, align in zip(table.headers, table.align, strict=True)
@@ -42,8 +60,8 @@ def html_table(table: TextTable) -> str:
     body = []
     for i, row in enumerate(table.rows):
         cells = []
-        for j, (cell, align) in enumerate(zip(row, table.align, strict=True)):
-            css = "num" if align == "right" else "wrap" if len(cell) > 60 else ""
+        for j, cell in enumerate(row):
+            css = _cell_class(table, j, cell)
             text = f"<strong>{escape(cell)}</strong>" if (i, j) in table.bold else escape(cell)
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -71,6 +89,14 @@ def render_html(document: Document) -> str:
     ]
     for section in document.sections:
         level = min(max(section.level, 2), 6)
+        if section.collapsed and section.table is not None:
+            # Folded (no script needed): long per-sample tables stay out of the way until opened.
+            rows = len(section.table.rows)
+            parts.append(
+                f"<details><summary>{escape(section.heading)} ({rows} row{'' if rows == 1 else 's'})</summary>"
+                f"{html_table(section.table)}</details>"
+            )
+            continue
         parts.append(f"<h{level}>{escape(section.heading)}</h{level}>")
         parts.extend(f"<p>{escape(paragraph)}</p>" for paragraph in section.paragraphs)
         if section.table is not None:

@@ -20,7 +20,7 @@ from agorakit.eval.report.tables import uses_cost
 _PANEL_WIDTH = 5.6
 _PANEL_HEIGHT = 4.4
 _MAX_COLUMNS = 3
-_DPI = 110
+_DPI = 200  # the page shows plots at the content width (up to ~1170 px): sharp there
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,23 +161,35 @@ def accuracy_per_dataset(summaries: Sequence[Summary]) -> Plot:
     # Wide enough for the bars, but no wider than a page (16 in).
     figure, axes = _figure(1, width=min(16.0, max(_PANEL_WIDTH, 1.2 + 0.3 * len(labels) * len(grouped))))
     ax = axes[0]
+    top = _accuracy_top(summaries)
+    # A 0% bar is drawn as a stub of 1.5% of the axis, so every legend entry has a bar to match; "0%" says why.
+    stub = 0.015 * top
     for k, label in enumerate(labels):
         cells = [(d, s) for d, group in enumerate(grouped.values()) for s in group if s.label == label]
         if not cells:
             continue
         xs = [d - 0.4 + width * (k + 0.5) for d, _ in cells]
         members = [s for _, s in cells]
+        heights = [max(100 * s.accuracy, stub) for s in members]
+        # Whiskers from the drawn top of each bar to the interval's ends, so a stub does not shift them.
+        yerr = [
+            [max(h - 100 * s.ci_low, 0.0) for h, s in zip(heights, members, strict=True)],
+            [max(100 * s.ci_high - h, 0.0) for h, s in zip(heights, members, strict=True)],
+        ]
         ax.bar(
             xs,
-            [100 * s.accuracy for s in members],
+            heights,
             width,
-            yerr=_yerr(members),
+            yerr=yerr,
             capsize=2,
             color=colors[label],
             label=label,
         )
+        for x, s in zip(xs, members, strict=True):
+            if s.accuracy == 0:
+                ax.annotate("0%", (x, stub), xytext=(-3, 2), textcoords="offset points", ha="right", fontsize=8)
     ax.set_xticks(list(range(len(grouped))), list(grouped))
-    ax.set_ylim(0, _accuracy_top(summaries))
+    ax.set_ylim(0, top)
     ax.set_ylabel("accuracy (%), 95% Wilson CI")
     ax.grid(axis="y", alpha=0.3)
     # Below the axes: bars with their intervals can reach 100%.

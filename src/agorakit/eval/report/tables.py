@@ -23,6 +23,7 @@ class TextTable:
     rows: list[list[str]]
     align: list[Align]
     bold: set[tuple[int, int]] = field(default_factory=set)  # (row, column): the best value of a column
+    prose: frozenset[int] = frozenset()  # columns of running text, wrapped between words in HTML
 
 
 def _align(left: int, total: int) -> list[Align]:

@@ -33,6 +33,7 @@ def write_report(rows: Iterable[ResultRow], out_dir: Path, *, title: str = DEFAU
     Existing files of the same names are replaced. Raises :class:`ConfigError`
     when there are no rows or the directory cannot be written.
     """
+    rows = list(rows)
     summaries = summarize(rows)
     if not summaries:
         raise ConfigError(
@@ -40,7 +41,7 @@ def write_report(rows: Iterable[ResultRow], out_dir: Path, *, title: str = DEFAU
             hint="or check the --db path and the --datasets/--methods/--models filters",
         )
     plots = all_plots(summaries)
-    document = build_document(title, summaries, plots)
+    document = build_document(title, summaries, plots, rows)
     markdown_path = out_dir / "report.md"
     html_path = out_dir / "report.html"
     plot_paths = tuple(out_dir / PLOT_DIR / f"{plot.name}.png" for plot in plots)
