@@ -71,4 +71,3 @@ async def test_llm_debate_does_not_vote_for_a_template_echo() -> None:
     result = await create("llm_debate", model, agents=2, rounds=1, trace=False).run("What is 17 * 23?")
     assert result.final_answer == "391"
     assert result.answer == "The answer is 391 (1 of 2 agents)"
-
