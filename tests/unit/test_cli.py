@@ -229,7 +229,7 @@ def test_run_without_trace_leaves_an_existing_db_untouched(tmp_path: Path, env: 
 
 def test_run_that_hits_its_budget_explains_and_exits_3(tmp_path: Path) -> None:
     model = f"scripted:{script(tmp_path, TOOLS_FOREVER)}"
-    result = invoke("run", TASK, "--model", model, "--max-calls", "1")
+    result = invoke("run", TASK, "--model", model, "--call-budget", "1")
     assert result.exit_code == 3, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == (
@@ -249,7 +249,7 @@ def test_run_that_uses_all_its_steps_exits_3(tmp_path: Path) -> None:
 
 def test_run_without_a_final_answer_exits_3_through_main(tmp_path: Path) -> None:
     model = f"scripted:{script(tmp_path, TOOLS_FOREVER)}"
-    done = agora("run", TASK, "--model", model, "--max-calls", "1")
+    done = agora("run", TASK, "--model", model, "--call-budget", "1")
     assert done.returncode == 3, (done.stdout, done.stderr)
     assert "no final answer: the run hit its budget" in done.stdout
     assert "budget" in done.stdout.splitlines()[0]
@@ -262,9 +262,9 @@ def test_run_help_documents_the_exit_codes() -> None:
     text = " ".join(result.stdout.split())
     assert "Exit status:" in text
     assert "0 the agent gave a final answer." in text
-    assert "3 no final answer: all --max-steps used, a repeated tool call, or the --max-calls/--max-tokens" in text
+    assert "3 no final answer: all --max-steps used, a repeated tool call, or the --call-budget/--token-budget" in text
     assert "1 an error" in text
-    assert "2 a usage error." in text
+    assert "2 a usage error, such as an empty task." in text
 
 
 def test_long_answers_and_run_ids_are_not_hard_wrapped(tmp_path: Path, env: dict[str, str]) -> None:
@@ -420,7 +420,7 @@ def test_split_debug() -> None:
     [
         (["run"], "Missing argument"),
         (["run", TASK, "--max-steps", "0"], "Invalid value for '--max-steps'"),
-        (["run", TASK, "--max-calls", "0"], "Invalid value for '--max-calls'"),
+        (["run", TASK, "--call-budget", "0"], "Invalid value for '--call-budget'"),
         (["run", TASK, "--timeout", "0"], "Invalid value for '--timeout'"),
         (["run", TASK, "--no-such-option"], "No such option: --no-such-option"),
         (["no-such-command"], "No such command 'no-such-command'"),

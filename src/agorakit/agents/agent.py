@@ -134,20 +134,33 @@ class Agent:
         ``history`` comes before the task, e.g. a conversation shared with
         other agents. ``context`` joins a run another component started (a
         multi-agent method), sharing its trace, usage and budget.
+
+        The model is shown exactly one system message, first. A conversation
+        that already starts with system messages (e.g. ``result.messages`` of
+        an earlier run) is continued without adding another: a system message
+        equal to the agent's is dropped, a different one is merged into the
+        agent's, after the agent's own instructions.
+
+        An empty or blank task raises :class:`~agorakit.core.errors.ConfigError`.
         """
+        if isinstance(task, str):
+            if not task.strip():
+                raise ConfigError("the task is empty", hint="give the agent something to do, e.g. 'What is 17 * 23?'")
+            conversation = [*history, Message("user", task)]
+        elif task:
+            # A conversation to continue: its last message is what to answer,
+            # the rest is history (traced by whoever produced it).
+            conversation = [*history, *task]
+        else:
+            raise ConfigError("run() needs a task: a string or a non-empty list of messages")
         model = self.model
         kernel = self._kernel or default_kernel()
         run = context if context is not None else RunContext.create(tracer_for(self._trace), self.budget)
         tracer = run.tracer
-        system = Message("system", self._system_prompt(model))
-        if isinstance(task, str):
-            messages = [system, *history, Message("user", task)]
-        elif task:
-            # A conversation to continue: its last message is what to answer,
-            # the rest is history (traced by whoever produced it).
-            messages = [system, *history, *task]
-        else:
-            raise ConfigError("run() needs a task: a string or a non-empty list of messages")
+        system, rest = _one_system_message(self._system_prompt(model), conversation)
+        if not rest:
+            raise ConfigError("run() needs a task: the conversation has only system messages")
+        messages = [system, *rest]
         history_length = len(messages) - 2
         task_text = messages[-1].content or ""
         root_attributes: dict[str, Any] | None = None
@@ -186,6 +199,21 @@ class Agent:
 
         how = codeact.instructions(self.dispatcher.specs, json_actions=codeact.uses_json_actions(model))
         return f"{self.instructions}\n\n{how}"
+
+
+def _one_system_message(instructions: str, conversation: Sequence[Message]) -> tuple[Message, list[Message]]:
+    """The agent's system message, with the conversation's leading system messages
+    folded in (dropped when equal to the agent's), and the rest of the conversation."""
+    start = 0
+    while start < len(conversation) and conversation[start].role == "system":
+        start += 1
+    extra = [
+        m.content
+        for m in conversation[:start]
+        if m.content and m.content.strip() and m.content.strip() != instructions.strip()
+    ]
+    merged = "\n\n".join([instructions, *dict.fromkeys(extra)])
+    return Message("system", merged), list(conversation[start:])
 
 
 def _summarise(root: Span, result: RunResult, *, capture: bool) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Sequence
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,6 +15,16 @@ from rich.text import Text
 
 from agorakit.cli.tables import Column, Grid, print_table
 from agorakit.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from agorakit.models.base import ChatModel
+
+#: The per-call output cap of ``agora run --method`` on an in-process model when no
+#: --max-tokens is given: the embedded 270M model otherwise runs every call to its
+#: 512-token default (a two-agent debate took two minutes), and its answer line
+#: comes early or not at all.
+METHOD_CALL_CAP = 128
+IN_PROCESS_PROVIDERS = ("llamacpp", "scripted")
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -125,6 +135,11 @@ def parse_settings(method: str, items: Sequence[str]) -> dict[str, Any]:
 # --- agora run --method ---------------------------------------------------------
 
 
+def default_call_cap(backend: ChatModel) -> int | None:
+    """:data:`METHOD_CALL_CAP` for a model that runs in this process, else ``None`` (the backend's default)."""
+    return METHOD_CALL_CAP if backend.provider in IN_PROCESS_PROVIDERS else None
+
+
 def run_method(
     task: str,
     method: str,
@@ -133,18 +148,22 @@ def run_method(
     settings: Sequence[str],
     role_models: Sequence[str],
     timeout: float,
-    max_calls: int | None,
+    call_budget: int | None,
+    token_budget: int | None,
     max_tokens: int | None,
     trace: bool,
 ) -> int:
     """Run ``method`` on ``task`` and print its answer, final answer, usage per agent and run id.
 
-    Returns the exit code: 0 with a final answer, 3 without.
+    ``max_tokens`` caps every call's output, as ``agora bench --max-tokens`` does (a method's own
+    ``max_tokens`` setting still wins); without it, calls to an in-process model are capped at
+    :data:`METHOD_CALL_CAP`. Returns the exit code: 0 with a final answer, 3 without.
     """
     from agorakit.core import settings as global_settings
     from agorakit.kernel import Budget, Kernel
     from agorakit.methods import method_class
     from agorakit.models import resolve_model
+    from agorakit.models.base import Sampling
 
     cls = method_class(method)
     overrides = parse_settings(method, settings)
@@ -163,7 +182,8 @@ def run_method(
         backend,
         models=role_backends,
         kernel=Kernel(timeout=timeout),
-        budget=Budget(max_calls=max_calls, max_tokens=max_tokens),
+        budget=Budget(max_calls=call_budget, max_tokens=token_budget),
+        sampling=Sampling(max_tokens=max_tokens or default_call_cap(backend)),
         trace=None if trace else False,
         **overrides,
     )

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from agorakit.cli.methods_cmd import METHOD_CALL_CAP
 from agorakit.core import settings
 
 
@@ -18,8 +19,21 @@ def run(
         str | None, typer.Option("--model", "-m", help="Model URI (default: llamacpp:gemma-3-270m or $AGORAKIT_MODEL).")
     ] = None,
     max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Most model calls the agent may make.")] = 6,
-    max_calls: Annotated[int | None, typer.Option("--max-calls", min=1, help="Run budget: model calls.")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Run budget: tokens.")] = None,
+    call_budget: Annotated[
+        int | None, typer.Option("--call-budget", min=1, help="Run budget: most model calls in the whole run.")
+    ] = None,
+    token_budget: Annotated[
+        int | None, typer.Option("--token-budget", min=1, help="Run budget: most tokens (in + out) in the whole run.")
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-tokens",
+            min=1,
+            help="Cap every model call's output tokens (default: the backend's; with --method on an in-process "
+            f"model, {METHOD_CALL_CAP}).",
+        ),
+    ] = None,
     timeout: Annotated[
         float,
         typer.Option(
@@ -54,15 +68,17 @@ def run(
 
     0  the agent gave a final answer.
 
-    3  no final answer: all --max-steps used, a repeated tool call, or the --max-calls/--max-tokens budget spent.
+    3  no final answer: all --max-steps used, a repeated tool call, or the --call-budget/--token-budget spent.
 
     1  an error, such as a bad model URI or an unreachable server (one line on stderr; --debug for the traceback).
 
-    2  a usage error.
+    2  a usage error, such as an empty task.
 
     With --method, the method runs instead (--max-steps and --tool-first do not apply);
     exit status 3 then means no final answer could be extracted.
     """
+    if not task.strip():
+        raise typer.BadParameter("the task is empty; say what to do, e.g. 'What is 17 * 23?'", param_hint="TASK")
     if method is not None:
         from agorakit.cli.methods_cmd import run_method
 
@@ -73,7 +89,8 @@ def run(
             settings=settings_ or [],
             role_models=role_models or [],
             timeout=timeout,
-            max_calls=max_calls,
+            call_budget=call_budget,
+            token_budget=token_budget,
             max_tokens=max_tokens,
             trace=trace,
         )
@@ -85,6 +102,7 @@ def run(
     from agorakit.agents import Agent
     from agorakit.kernel import Budget, Kernel
     from agorakit.models import resolve_model
+    from agorakit.models.base import Sampling
     from agorakit.tools import builtin_tools
 
     console = Console(soft_wrap=True)  # long answers and ids are not hard-wrapped when piped
@@ -99,8 +117,9 @@ def run(
         tools=builtin_tools(),
         max_steps=max_steps,
         tool_first=backend.provider == "llamacpp" if tool_first is None else tool_first,
+        sampling=Sampling(max_tokens=max_tokens),
         kernel=Kernel(timeout=timeout),
-        budget=Budget(max_calls=max_calls, max_tokens=max_tokens),
+        budget=Budget(max_calls=call_budget, max_tokens=token_budget),
         trace=None if trace else False,
     )
     with console.status(f"Running on {backend.uri} …", spinner="dots"):

@@ -89,6 +89,8 @@ class Method(ABC):
         (a benchmark reads ``context.usage`` even when the run raises); by
         default a new one comes from the method's ``trace`` and ``budget``.
         """
+        if not task.strip():
+            raise ConfigError(f"{self.name}: the task is empty", hint="give the method a task, e.g. 'What is 17 * 23?'")
         default = resolve_model(self._model_spec)
         models = {role: resolve_model(spec) for role, spec in self._role_specs.items()}
         run = context if context is not None else RunContext.create(tracer_for(self._trace), self._budget)

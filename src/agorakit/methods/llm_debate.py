@@ -50,6 +50,18 @@ from agorakit.methods.voting import majority_vote, read_vote_text, vote_text
 from agorakit.models.base import Sampling
 
 ANSWER_FORMAT = 'Explain your reasoning, and end your response with a last line of the form "The answer is <answer>".'
+CHECK_AGAIN = "Check carefully whether your answer is correct, then state your answer again. "
+OTHERS = "Here are the most recent solutions to the problem from the other agents:"
+WEIGH = (
+    "Treat these solutions as additional information, weigh them critically against your own reasoning, "
+    "and give your updated answer to the original problem:"
+)
+AGGREGATE = (
+    "These solutions come from a debate between several agents. Reason over them carefully and give the "
+    'final answer to the task. End with a last line of the form "The answer is <answer>".'
+)
+#: The fixed text of every prompt: a reply that echoes it is not answering.
+TEMPLATE = "\n".join([ANSWER_FORMAT, CHECK_AGAIN, OTHERS, WEIGH, AGGREGATE])
 
 
 def first_prompt(task: str) -> str:
@@ -59,23 +71,17 @@ def first_prompt(task: str) -> str:
 def debate_prompt(task: str, others: list[str]) -> str:
     """What an agent is shown in rounds after the first: the other agents' previous answers."""
     if not others:
-        return "Check carefully whether your answer is correct, then state your answer again. " + ANSWER_FORMAT
-    parts = ["Here are the most recent solutions to the problem from the other agents:"]
+        return CHECK_AGAIN + ANSWER_FORMAT
+    parts = [OTHERS]
     parts += [f"Solution from another agent:\n```\n{text}\n```" for text in others]
-    parts.append(
-        "Treat these solutions as additional information, weigh them critically against your own reasoning, "
-        f"and give your updated answer to the original problem: {task}\n\n{ANSWER_FORMAT}"
-    )
+    parts.append(f"{WEIGH} {task}\n\n{ANSWER_FORMAT}")
     return "\n\n".join(parts)
 
 
 def aggregation_prompt(task: str, answers: list[str]) -> str:
     parts = [f"Task:\n{task}"]
     parts += [f"Solution {index + 1}:\n{text}" for index, text in enumerate(answers)]
-    parts.append(
-        "These solutions come from a debate between several agents. Reason over them carefully and give the "
-        "final answer to the task. " + 'End with a last line of the form "The answer is <answer>".'
-    )
+    parts.append(AGGREGATE)
     return "\n\n".join(parts)
 
 
@@ -128,7 +134,7 @@ class LLMDebate(Method):
                 [Message("user", aggregation_prompt(task, latest))],
                 sampling=session.sampling_with(None, config.max_tokens),
             )
-        outcome = majority_vote([extract_answer(text) for text in latest])
+        outcome = majority_vote([extract_answer(text, TEMPLATE) for text in latest])
         if outcome is None:
             return ""
         return vote_text(outcome, config.agents, "agents")
@@ -140,4 +146,4 @@ class LLMDebate(Method):
         return text
 
     def extract(self, answer: str) -> str | None:
-        return read_vote_text(answer)
+        return read_vote_text(answer, TEMPLATE)

@@ -74,9 +74,10 @@ def vote_text(outcome: VoteOutcome, voters: int, noun: str) -> str:
     return f"The answer is {outcome.answer} ({outcome.votes} of {voters} {noun})"
 
 
-def read_vote_text(text: str) -> str | None:
-    """The answer in a :func:`vote_text` line, or the generic extraction otherwise."""
+def read_vote_text(text: str, template: str = "") -> str | None:
+    """The answer in a :func:`vote_text` line, or the generic extraction otherwise (``template``: see
+    :func:`~agorakit.methods.answers.extract_answer`)."""
     match = _VOTE_LINE.match(text.strip())
     if match:
         return match.group(1)
-    return extract_answer(text)
+    return extract_answer(text, template)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime
 
+from agorakit.tools.timezones import zone_for
 from agorakit.tools.tool import Tool, tool
 
 Number = int | float
@@ -303,23 +303,10 @@ def current_time(timezone: str = "UTC") -> str:
     """Return the current date and time in ISO 8601 format.
 
     Args:
-        timezone: An IANA time zone name, for example "UTC", "Europe/Paris" or "America/New_York".
+        timezone: An IANA time zone name such as "UTC", "Europe/Paris" or "America/New_York",
+            or a UTC offset such as "UTC+2" or "-05:00".
     """
-    zone = _zone(timezone)
-    return datetime.now(zone).isoformat(timespec="seconds")
-
-
-def _zone(name: str) -> tzinfo:
-    key = name.strip()
-    # UTC needs no time zone database (Windows has none unless the tzdata package is installed).
-    if key.upper() in {"UTC", "Z", "GMT", "ETC/UTC"}:
-        return UTC
-    try:
-        return ZoneInfo(key)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" names a directory of the tzdata package
-        raise ValueError(
-            f"unknown time zone {name!r}; use an IANA name such as 'UTC', 'Europe/Paris' or 'Asia/Tokyo'"
-        ) from None
+    return datetime.now(zone_for(timezone)).isoformat(timespec="seconds")
 
 
 def builtin_tools() -> list[Tool[..., str]]:

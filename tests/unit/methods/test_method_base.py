@@ -122,3 +122,11 @@ async def test_roles_can_use_different_models() -> None:
 )
 def test_extract_answer(text: str, expected: str | None) -> None:
     assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize("task", ["", "  \n"])
+async def test_a_method_refuses_an_empty_task(task: str) -> None:
+    model = ScriptedModel([])
+    with pytest.raises(ConfigError, match="cot: the task is empty"):
+        await create("cot", model, trace=False).run(task)
+    assert model.requests == []
