@@ -184,3 +184,26 @@ async def test_any_gguf_file_by_path(gemma: LlamaCppModel, tmp_path: Path) -> No
     completion = await model.complete(ModelRequest([Message("user", "Hello")], sampling=Sampling(max_tokens=4)))
     assert completion.usage.output_tokens <= 4
     assert completion.model == str(copy)
+
+
+async def test_a_prompt_that_shares_a_prefix_with_the_last_one_gets_the_same_reply(gemma: LlamaCppModel) -> None:
+    # The KV cache of the shared prefix is reused between calls (no reset): a
+    # prompt must get the same greedy reply whatever was generated before it,
+    # including a generation cut short by max_tokens.
+    def ask(question: str, max_tokens: int | None = None) -> ModelRequest:
+        return ModelRequest(
+            [Message("system", "You are a helpful assistant."), Message("user", question)],
+            tools=[tool.spec for tool in builtin_tools()],
+            tool_choice="required",
+            sampling=Sampling(max_tokens=max_tokens),
+        )
+
+    first = await gemma.complete(ask("What is 17 * 23?"))
+    await gemma.complete(ask("What is 17 * 24?"))
+    with pytest.raises(errors.ModelResponseError):
+        await gemma.complete(ask("What time is it in Tokyo?", max_tokens=3))
+    again = await gemma.complete(ask("What is 17 * 23?"))
+    assert [(c.name, c.arguments) for c in again.message.tool_calls] == [
+        (c.name, c.arguments) for c in first.message.tool_calls
+    ]
+    assert again.usage.input_tokens == first.usage.input_tokens

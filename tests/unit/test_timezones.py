@@ -69,3 +69,12 @@ def test_offsets_out_of_range_say_the_range(zone: str) -> None:
 def test_ambiguous_abbreviations_are_refused_with_the_reason(zone: str) -> None:
     with pytest.raises(ValueError, match="is ambiguous"):
         zone_for(zone)
+
+
+def test_a_city_names_its_zone() -> None:
+    # Models and people name the place: "What time is it in Tokyo?" → timezone="Tokyo".
+    assert str(zone_for("Tokyo")) == "Asia/Tokyo"
+    assert str(zone_for("New York")) == "America/New_York"
+    assert str(zone_for("los angeles")) == "America/Los_Angeles"
+    with pytest.raises(ValueError, match="or its city"):
+        zone_for("Atlantis")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -11,6 +12,11 @@ from rich.markup import escape
 
 from agorakit.cli.methods_cmd import METHOD_CALL_CAP
 from agorakit.core import settings
+
+if TYPE_CHECKING:
+    from agorakit.agents import Agent
+    from agorakit.models.base import ChatModel
+    from agorakit.tools import Tool
 
 
 def run(
@@ -99,11 +105,7 @@ def run(
         return
     if settings_ or role_models:
         raise typer.BadParameter("--set and --role-model need --method", param_hint="--set/--role-model")
-    from agorakit.agents import Agent
-    from agorakit.kernel import Budget, Kernel
     from agorakit.models import resolve_model
-    from agorakit.models.base import Sampling
-    from agorakit.tools import builtin_tools
 
     console = Console(soft_wrap=True)  # long answers and ids are not hard-wrapped when piped
     backend = resolve_model(model or settings.default_model())
@@ -111,16 +113,15 @@ def run(
     if callable(preload):
         with console.status(f"Loading {backend.uri} …", spinner="dots"):
             preload()
-    agent = Agent(
-        "assistant",
+    agent = default_agent(
         backend,
-        tools=builtin_tools(),
         max_steps=max_steps,
-        tool_first=backend.provider == "llamacpp" if tool_first is None else tool_first,
-        sampling=Sampling(max_tokens=max_tokens),
-        kernel=Kernel(timeout=timeout),
-        budget=Budget(max_calls=call_budget, max_tokens=token_budget),
-        trace=None if trace else False,
+        tool_first=tool_first,
+        max_tokens=max_tokens,
+        timeout=timeout,
+        call_budget=call_budget,
+        token_budget=token_budget,
+        trace=trace,
     )
     with console.status(f"Running on {backend.uri} …", spinner="dots"):
         result = asyncio.run(agent.run(task))
@@ -138,3 +139,40 @@ def run(
         console.print(f"run id: [bold]{result.run_id}[/bold]   (agora trace show {result.run_id})", highlight=False)
     if result.stop_reason != "final_answer":
         raise typer.Exit(3)
+
+
+def default_agent(
+    model: str | ChatModel,
+    *,
+    tools: Sequence[Tool[..., Any]] | None = None,
+    max_steps: int = 6,
+    tool_first: bool | None = None,
+    max_tokens: int | None = None,
+    timeout: float = 300.0,
+    call_budget: int | None = None,
+    token_budget: int | None = None,
+    trace: bool = True,
+) -> Agent:
+    """The agent `agora run` runs: the built-in tools (or ``tools``), and a
+    first step that must call a tool on the embedded llamacpp models.
+
+    Benchmarks and tests build it here so they measure exactly what users run.
+    """
+    from agorakit.agents import Agent
+    from agorakit.kernel import Budget, Kernel
+    from agorakit.models import resolve_model
+    from agorakit.models.base import Sampling
+    from agorakit.tools import builtin_tools
+
+    backend = resolve_model(model) if isinstance(model, str) else model
+    return Agent(
+        "assistant",
+        backend,
+        tools=builtin_tools() if tools is None else tools,
+        max_steps=max_steps,
+        tool_first=backend.provider == "llamacpp" if tool_first is None else tool_first,
+        sampling=Sampling(max_tokens=max_tokens),
+        kernel=Kernel(timeout=timeout),
+        budget=Budget(max_calls=call_budget, max_tokens=token_budget),
+        trace=None if trace else False,
+    )

@@ -310,7 +310,9 @@ class LlamaCppModel:
                 kwargs["grammar"] = self._grammar(loaded, schema)
             if cancelled.is_set():  # stopped while waiting for the model: never start the prefill
                 return "", "stop", len(prompt_tokens), 0
-            llm.reset()
+            # No reset: llama-cpp-python keeps the KV cache of the longest prefix this
+            # prompt shares with the last one (instructions, examples, history), so
+            # only the new tokens are evaluated.
             pieces: list[str] = []
             finish = "stop"
             try:

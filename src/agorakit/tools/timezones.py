@@ -56,7 +56,7 @@ AMBIGUOUS: dict[str, str] = {
 }
 
 ACCEPTED_FORMS = (
-    "an IANA name such as 'UTC', 'Europe/Paris' or 'America/New_York'; "
+    "an IANA name such as 'UTC', 'Europe/Paris' or 'America/New_York', or its city ('Paris', 'New York'); "
     "a UTC offset such as 'UTC+2', 'UTC-05:30', 'GMT-5', '+0530', '-08:00' or 'Z'; "
     f"or one of the abbreviations {', '.join(ABBREVIATIONS)}"
 )
@@ -80,7 +80,7 @@ def zone_for(name: str) -> tzinfo:
         raise ValueError(
             f"the time zone {name!r} is ambiguous ({AMBIGUOUS[upper]}); give an IANA name or a UTC offset instead"
         )
-    iana = _iana_names().get(key.lower())
+    iana = _iana_names().get(key.lower()) or _cities().get(key.lower().replace(" ", "_"))
     if iana is not None:
         try:
             return ZoneInfo(iana)
@@ -103,3 +103,14 @@ def _fixed_offset(name: str, sign: str, hours: str, minutes: str | None, seconds
 def _iana_names() -> dict[str, str]:
     """Every IANA name by its lower-case spelling (models write 'europe/paris')."""
     return {zone.lower(): zone for zone in available_timezones()}
+
+
+@functools.cache
+def _cities() -> dict[str, str]:
+    """IANA zones by their city, where only one zone has it ('tokyo' → Asia/Tokyo, 'new_york' →
+    America/New_York): models and people name the place, not the zone."""
+    found: dict[str, list[str]] = {}
+    for zone in available_timezones():
+        if "/" in zone and not zone.startswith(("Etc/", "SystemV/", "US/")):
+            found.setdefault(zone.rsplit("/", 1)[1].lower(), []).append(zone)
+    return {city: zones[0] for city, zones in found.items() if len(zones) == 1}
