@@ -15,6 +15,10 @@ from rich.markup import escape
 from agorakit.core import settings
 from agorakit.core.errors import ConfigError
 
+BENCH_DB_HELP = (
+    "Results database (default: $AGORAKIT_BENCH_DB, else bench.db in $AGORAKIT_HOME, which is ~/.agorakit unless set)."
+)
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
@@ -103,9 +107,7 @@ def bench(
     ] = None,
     db: Annotated[
         Path | None,
-        typer.Option(
-            "--db", dir_okay=False, help="Results database (default: $AGORAKIT_BENCH_DB or ~/.agorakit/bench.db)."
-        ),
+        typer.Option("--db", dir_okay=False, help=BENCH_DB_HELP),
     ] = None,
     retry_errors: Annotated[
         bool, typer.Option("--retry-errors", help="Run again the samples recorded as errors.")

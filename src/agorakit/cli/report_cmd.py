@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from agorakit.cli.bench_cmd import BENCH_DB_HELP
 from agorakit.cli.tables import Column, Grid, print_table
 from agorakit.core.errors import ConfigError
 
@@ -62,9 +63,7 @@ def _names(value: str | None) -> list[str] | None:
 def report(
     db: Annotated[
         Path | None,
-        typer.Option(
-            "--db", help="Results database (default: $AGORAKIT_BENCH_DB or ~/.agorakit/bench.db).", dir_okay=False
-        ),
+        typer.Option("--db", help=BENCH_DB_HELP, dir_okay=False),
     ] = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory for report.md, report.html and plots/.", file_okay=False)

@@ -24,7 +24,12 @@ app = typer.Typer(name="trace", help="Inspect recorded runs: list, show, export.
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="Trace database (default: $AGORAKIT_TRACE_DB or ~/.agorakit/traces.db).", dir_okay=False),
+    typer.Option(
+        "--db",
+        help="Trace database (default: $AGORAKIT_TRACE_DB, else traces.db in $AGORAKIT_HOME, "
+        "which is ~/.agorakit unless set).",
+        dir_okay=False,
+    ),
 ]
 RunIdArgument = Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or `last`.")]
 

@@ -23,6 +23,12 @@ def trace_db_path() -> Path:
     return Path(explicit) if explicit else home() / "traces.db"
 
 
+def bench_db_path() -> Path:
+    """The ``agora bench`` results database: ``$AGORAKIT_BENCH_DB`` or ``<home>/bench.db``."""
+    explicit = os.environ.get("AGORAKIT_BENCH_DB")
+    return Path(explicit).expanduser() if explicit else home() / "bench.db"
+
+
 def model_cache_dir() -> Path:
     """Where the embedded model's GGUF is assembled."""
     explicit = os.environ.get("AGORAKIT_MODEL_CACHE")

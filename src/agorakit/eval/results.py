@@ -8,7 +8,6 @@ restarted run skips every key already here.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -85,8 +84,7 @@ _INSERT = f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES ({', '.
 
 def default_db_path() -> Path:
     """Where ``agora bench`` keeps results: ``$AGORAKIT_BENCH_DB`` or ``<home>/bench.db``."""
-    explicit = os.environ.get("AGORAKIT_BENCH_DB")
-    return Path(explicit).expanduser() if explicit else settings.home() / "bench.db"
+    return settings.bench_db_path()
 
 
 class ResultsStore:
