@@ -40,7 +40,7 @@ MAX_OBSERVATION_CHARS = 4000
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
     # Short enough that a model repeating digits still closes the JSON before max_tokens.
-    "properties": {"answer": {"type": "string", "minLength": 1, "maxLength": 200}},
+    "properties": {"answer": {"type": "string", "maxLength": 200}},
     "required": ["answer"],
     "additionalProperties": False,
 }
@@ -48,8 +48,7 @@ ACTION_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {
             "type": "object",
-            # Never empty: where the model is unsure how to begin, a string would otherwise close at once.
-            "properties": {"code": {"type": "string", "minLength": 1, "maxLength": MAX_CODE_CHARS}},
+            "properties": {"code": {"type": "string", "maxLength": MAX_CODE_CHARS}},
             "required": ["code"],
             "additionalProperties": False,
         },

@@ -38,17 +38,23 @@ SEPARATORS = (",", ":")
 # How a call copies its argument out of a question and an answer copies the
 # tool's result, shown with tools the agent does not have (so it copies the
 # habit, not the calls): the value alone, without the words and punctuation
-# around it, a minus sign kept. Without them the 270M model ran on past the
-# value ("74 + 99. denaro") and answered with its own call's argument.
+# around it, a minus sign kept; a text to the end of the question; an operation
+# in words as symbols. Without them the 270M model ran on past the value
+# ("74 + 99. denaro"), answered with its own call's argument, passed "counter"
+# for "Use the word counter on: ..." and wrote "5 + 46" for "the product of 5 and 46".
 CALL_DEMONSTRATIONS = """How it goes, shown with other tools:
 Question: Look up the population of Berlin.
 {"tool":"population","arguments":{"city":"Berlin"}}
 Question: Find flight 417.
 {"tool":"flight_status","arguments":{"number":"417"}}
+Question: Use the spellchecker on: recieve the pakage today
+{"tool":"spellcheck","arguments":{"text":"recieve the pakage today"}}
 Question: How long is the word "window"?
 {"tool":"length","arguments":{"text":"window"}}
 Question: Can you convert -40 F to C?
 {"tool":"convert","arguments":{"quantity":"-40 F"}}
+Question: What is the product of 6 and 7?
+{"tool":"math","arguments":{"expression":"6 * 7"}}
 Question: 12 km in miles = ?
 {"tool":"convert","arguments":{"quantity":"12 km"}}
 Copy the argument from the question exactly, without the words and punctuation around it."""

@@ -309,6 +309,7 @@ class LlamaCppModel:
                 kwargs["seed"] = sampling.seed
             if schema is not None:
                 kwargs["grammar"] = self._grammar(loaded, schema)
+            if schema is not None and request.tools:  # tool calls and the answers to their results
                 from agorakit.models import json_strings  # numpy: loaded with llama_cpp, not with agorakit
 
                 if loaded.string_tokens is None:
