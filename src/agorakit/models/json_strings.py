@@ -1,7 +1,8 @@
 """Steering a small model through JSON strings: open them cleanly, end them on time.
 
-Two habits of a 270M base model under a grammar, both fixed here without
-taking a choice the grammar leaves to the model away from it:
+Habits of a 270M base model under a grammar when it calls tools and answers
+their results (the llamacpp backend steers only those steps), fixed here
+without taking a choice the grammar leaves to the model away from it:
 
 - **Ending.** It copies a value well ("173", "-40 F", "Tokyo") but rarely
   closes the string after it: where its text would end, its most likely next
