@@ -73,7 +73,16 @@ async def test_structured_output_matches_the_schema(gemma: LlamaCppModel) -> Non
 
 async def test_agent_run_and_its_trace_agree(gemma: LlamaCppModel, tmp_path: Path) -> None:
     db = tmp_path / "trace.db"
-    agent = Agent("solver", gemma, "You are a careful assistant.", [calculator], max_steps=3, tool_first=True, trace=db)
+    agent = Agent(
+        "solver",
+        gemma,
+        "You are a careful assistant.",
+        [calculator],
+        max_steps=3,
+        tool_first=True,
+        answer_after_tools=True,
+        trace=db,
+    )
     result = await agent.run(QUESTION)
 
     first = result.messages[2]

@@ -1,6 +1,7 @@
 """Built-in tools: the safe calculator and current_time."""
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agorakit.tools import builtin_tools, calculator, current_time
-from agorakit.tools.builtin import MAX_EXPRESSION_CHARS, format_number
+from agorakit.tools.builtin import EXPRESSION_PATTERN, MAX_EXPRESSION_CHARS, evaluate, format_number
 
 small_ints = st.integers(min_value=-(10**6), max_value=10**6)
 
@@ -192,13 +193,14 @@ def test_builtin_tools() -> None:
         "properties": {
             "expression": {
                 "description": 'The expression to evaluate, for example "17 * 23" or "sqrt(2) / 2".',
+                "pattern": EXPRESSION_PATTERN,
                 "type": "string",
             }
         },
         "required": ["expression"],
         "type": "object",
     }
-    assert current_time.parameters["properties"]["timezone"]["default"] == "UTC"
+    assert current_time.parameters["properties"]["place"]["default"] == "UTC"
     assert "^ for power" in calculator.description
 
 
@@ -209,3 +211,21 @@ def test_trig_values_are_close_to_math() -> None:
 def test_long_chains_do_not_exhaust_the_stack() -> None:
     assert calculator("1" + " + 1" * 240) == "241"
     assert calculator("2" + "*1" * 490) == "2"
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [("80 times 3", 240), ("252 divided by 14", 18), ("7 Plus 5 minus 20", -8), ("6 multiplied by 7", 42)],
+)
+def test_operators_in_words_are_read_as_questions_put_them(expression: str, value: float) -> None:
+    assert evaluate(expression) == value
+
+
+@pytest.mark.parametrize("expression", ["17 * 23", "-12 + 5", "sqrt(2) / 2", "2^10", "(3.5 - 1) * 4", "7 times 6"])
+def test_expression_pattern_admits_what_the_calculator_reads(expression: str) -> None:
+    assert re.fullmatch(EXPRESSION_PATTERN, expression)
+
+
+@pytest.mark.parametrize("expression", ["74 + 99. denaro", "17 * 23 = 391 so", "times", "", "1" * 161])
+def test_expression_pattern_stops_a_model_running_on_past_the_expression(expression: str) -> None:
+    assert re.fullmatch(EXPRESSION_PATTERN, expression) is None

@@ -42,10 +42,15 @@ def test_tool_calls_and_results_are_rendered_as_json_and_user_turns() -> None:
         tools=[CALC],
     )
     prompt = fmt.format_prompt(request)
-    assert '<start_of_turn>model\n{"tool": "calculator", "arguments": {"expression": "17*23"}}<end_of_turn>' in prompt
+    # Compact JSON: Gemma merges ' "-' into one token, so a space before a value hid minus signs.
+    assert '<start_of_turn>model\n{"tool":"calculator","arguments":{"expression":"17*23"}}<end_of_turn>' in prompt
     assert "<start_of_turn>user\nResult of calculator: 391<end_of_turn>\n<start_of_turn>model\n" in prompt
-    assert '- calculator: Evaluate arithmetic.\n  {"tool": "calculator", "arguments": {"expression": string}}' in prompt
-    assert '- answer: when you know the final answer.\n  {"answer": string}' in prompt
+    assert '- calculator: Evaluate arithmetic.\n  {"tool":"calculator","arguments":{"expression":string}}' in prompt
+    assert '- answer: when you know the final answer.\n  {"answer":string}' in prompt
+    # The user's words are labelled as in the demonstrations, which use tools the agent lacks.
+    assert "\n\nQuestion: What is 17*23?<end_of_turn>" in prompt
+    assert fmt.CALL_DEMONSTRATIONS in prompt
+    assert '{"tool":"convert","arguments":{"quantity":"-40 F"}}' in fmt.CALL_DEMONSTRATIONS
     assert prompt.endswith("<start_of_turn>model\n")
 
 
@@ -106,8 +111,11 @@ def test_tools_that_may_not_be_called_now_constrain_the_reply_to_an_answer() -> 
     schema = fmt.output_schema(request)
     assert schema == fmt.ANSWER_SCHEMA
     prompt = fmt.format_prompt(request)
-    assert 'Reply with your final answer as JSON: {"answer": string}' in prompt
-    assert "Tools you can call" not in prompt
+    assert 'Reply with your final answer as JSON: {"answer":string}' in prompt
+    assert '{"answer":"-12.5"}' in prompt  # answer demonstrations, with a kept minus sign
+    assert "Tools you can call" not in prompt and fmt.CALL_DEMONSTRATIONS not in prompt
+    assert "Question:" not in prompt  # no calls offered: the user's words stay as they are
+    assert schema["properties"]["answer"]["minLength"] == 1
     assert fmt.parse_output('{"answer": "12"}', request).content == "12"
 
 

@@ -718,5 +718,6 @@ async def test_a_json_object_schema_bounds_its_free_strings(fault_server: FaultS
     model = model_for(fault_server, schema_mode="json_object")
     await model.complete(ask(response_schema=schema))
     sent = fault_server.chat_requests[0].body["response_format"]["schema"]
-    assert sent["properties"] == {"reason": {"type": "string", "maxLength": 200}, "side": {"enum": ["a", "b"]}}
+    reason = {"type": "string", "maxLength": 200, "minLength": 1}
+    assert sent["properties"] == {"reason": reason, "side": {"enum": ["a", "b"]}}
     assert sent["additionalProperties"] is False

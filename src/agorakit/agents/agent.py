@@ -51,7 +51,10 @@ class Agent:
 
     ``tool_first=True`` makes the first step call a tool before the model may
     answer: small models (the embedded 270M one) otherwise answer from memory
-    even when a tool is the right move.
+    even when a tool is the right move. ``answer_after_tools=True`` makes the
+    step after tool calls that all succeeded answer (``tool_choice="none"``):
+    such models otherwise call again on their own results ("20 - 79" after
+    "99 - 79" gave 20). A failed call may still be retried.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class Agent:
         sampling: Sampling | None = None,
         tool_choice: ToolChoice | str = "auto",
         tool_first: bool = False,
+        answer_after_tools: bool = False,
         strategy: Literal["react", "codeact"] = "react",
         sandbox_limits: SandboxLimits | None = None,
         tool_timeout: float = 30.0,
@@ -85,6 +89,7 @@ class Agent:
         self.sampling = sampling or Sampling()
         self.tool_choice = tool_choice
         self.tool_first = tool_first
+        self.answer_after_tools = answer_after_tools
         if strategy not in ("react", "codeact"):
             raise ConfigError(f"unknown strategy {strategy!r}", hint="use 'react' or 'codeact'")
         self.strategy = strategy

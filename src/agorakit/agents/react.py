@@ -68,6 +68,8 @@ async def react_loop(
                 observation = result.to_message()
                 messages.append(observation)
                 message_event(tracer, observation)
+            if agent.answer_after_tools and all(result.ok for result in results):
+                answer_now = True
     return finish(run, messages, stop, steps, output, error)
 
 

@@ -165,12 +165,15 @@ def default_agent(
     from agorakit.tools import builtin_tools
 
     backend = resolve_model(model) if isinstance(model, str) else model
+    # The embedded models need the protocol spelled out: call a tool first, then answer.
+    small = backend.provider == "llamacpp"
     return Agent(
         "assistant",
         backend,
         tools=builtin_tools() if tools is None else tools,
         max_steps=max_steps,
-        tool_first=backend.provider == "llamacpp" if tool_first is None else tool_first,
+        tool_first=small if tool_first is None else tool_first,
+        answer_after_tools=small,
         sampling=Sampling(max_tokens=max_tokens),
         kernel=Kernel(timeout=timeout),
         budget=Budget(max_calls=call_budget, max_tokens=token_budget),

@@ -22,6 +22,8 @@ def bounded_schema(schema: dict[str, Any]) -> dict[str, Any]:
     out = dict(schema)
     if out.get("type") == "string" and "maxLength" not in out and "enum" not in out and "const" not in out:
         out["maxLength"] = MAX_STRING_CHARS
+        # Not empty either: a small model that is unsure how to begin would close it at once.
+        out.setdefault("minLength", 1)
     if out.get("type") == "array" and isinstance(out.get("items"), dict):
         out["items"] = bounded_schema(out["items"])
     if out.get("type") == "object" and "properties" in out:

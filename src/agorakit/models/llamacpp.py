@@ -64,6 +64,7 @@ class _Loaded:
     llm: Any
     lock: threading.Lock
     grammars: dict[str, Any]
+    string_tokens: Any = None  # json_strings.StringTokens, found on first constrained call
 
 
 # One loaded model per (file, context size) per process: loading costs seconds
@@ -308,6 +309,15 @@ class LlamaCppModel:
                 kwargs["seed"] = sampling.seed
             if schema is not None:
                 kwargs["grammar"] = self._grammar(loaded, schema)
+            if schema is not None and request.tools:  # tool calls and the answers to their results
+                from agorakit.models import json_strings  # numpy: loaded with llama_cpp, not with agorakit
+
+                if loaded.string_tokens is None:
+                    loaded.string_tokens = json_strings.string_tokens(loaded.llm)
+                steer = json_strings.steer(
+                    loaded.string_tokens, prompt, len(prompt_tokens), copy_digits=gemma_format.answer_only(request)
+                )
+                kwargs["logits_processor"] = [steer]
             if cancelled.is_set():  # stopped while waiting for the model: never start the prefill
                 return "", "stop", len(prompt_tokens), 0
             # No reset: llama-cpp-python keeps the KV cache of the longest prefix this

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field
 
 from agorakit.tools.timezones import zone_for
 from agorakit.tools.tool import Tool, tool
@@ -93,11 +97,34 @@ _BINARY_SYMBOLS: dict[type[ast.operator], str] = {
 # Characters models and people write for arithmetic, mapped to Python's operators.
 # '^' means power here: a model writing 2^10 means 1024, never XOR.
 _NORMALIZE = str.maketrans({"^": "**", "×": "*", "·": "*", "÷": "/", "−": "-"})
+# Operators in words, as questions put them ("80 times 3", "252 divided by 14").
+_WORD_OPERATORS = {"plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "divided by": "/"}
+_WORD_OPERATOR = re.compile(r"\b(" + "|".join(_WORD_OPERATORS) + r")\b", re.IGNORECASE)
+
+
+# The language the calculator reads, as a JSON-schema pattern: numbers (one
+# decimal point each) between operators, parentheses, spaces and the names of its
+# constants and functions, beginning where an expression can (not with an operator
+# word: "times" alone was once a small model's argument for "What time is it in
+# Los Angeles?"). Advertised, not enforced (the parser's errors say more): a
+# grammar-constrained model then cannot run on past the expression into words
+# ("74 + 99. denaro"), an "= ..." chain, or a second decimal point ("24.03.40"
+# for "Compute 22.1 - 24.03."), and a server with strict schemas gets the same bound.
+_NAMES = "|".join(sorted([*_FUNCTIONS, *_CONSTANTS], key=len, reverse=True))
+_WORDS = "|".join(sorted(_WORD_OPERATORS, key=len, reverse=True))
+_NUMBER = "[0-9]{1,20}([.][0-9]{0,20})?"  # [.], not \\.: llama.cpp's grammar converter mis-escapes it
+_BETWEEN = f"([ ,+*/%^()\\-]|×|÷|−|·|{_NAMES}|{_WORDS})"
+_LEAD = f"([ (+\\-]|−|{_NAMES})"
+_TERM = f"{_NUMBER}{_BETWEEN}{{1,12}}"
+EXPRESSION_PATTERN = (
+    f"^({_LEAD}{_BETWEEN}{{0,12}}({_TERM}){{0,24}}({_NUMBER})?|({_TERM}){{1,24}}({_NUMBER})?|{_NUMBER})$"
+)
 
 
 @tool
-def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression. Supports + - * / // % ** (or ^ for power),
+def calculator(expression: Annotated[str, Field(json_schema_extra={"pattern": EXPRESSION_PATTERN})]) -> str:
+    """Evaluate an arithmetic expression. Supports + - * / // % ** (or ^ for power, or
+    the words plus, minus, times, multiplied by and divided by),
     parentheses, the constants pi and e, and the functions sqrt, abs, round, min,
     max, log, exp, sin, cos, tan, floor and ceil. Write numbers without thousands
     separators (1000, not 1,000).
@@ -112,6 +139,7 @@ def evaluate(expression: str) -> Number:
     """The value of an arithmetic expression. Raises ``ValueError`` saying what is wrong."""
     # A trailing "=" ("17*23=") is how people write a sum to be worked out.
     text = expression.strip().removesuffix("=").strip().translate(_NORMALIZE)
+    text = _WORD_OPERATOR.sub(lambda match: _WORD_OPERATORS[match.group(1).lower()], text)
     if not text:
         raise ValueError("the expression is empty")
     if len(text) > MAX_EXPRESSION_CHARS:
@@ -299,14 +327,14 @@ def _describe_node(node: ast.AST) -> str:
 
 
 @tool
-def current_time(timezone: str = "UTC") -> str:
-    """Return the current date and time in ISO 8601 format.
+def current_time(place: str = "UTC") -> str:
+    """Return the current date and time in a city or time zone, in ISO 8601 format.
 
     Args:
-        timezone: An IANA time zone name such as "UTC", "Europe/Paris" or "America/New_York",
-            or a UTC offset such as "UTC+2" or "-05:00".
+        place: A city such as "Tokyo" or "New York", an IANA time zone name such as
+            "UTC", "Europe/Paris" or "America/New_York", or a UTC offset such as "UTC+2" or "-05:00".
     """
-    return datetime.now(zone_for(timezone)).isoformat(timespec="seconds")
+    return datetime.now(zone_for(place)).isoformat(timespec="seconds")
 
 
 def builtin_tools() -> list[Tool[..., str]]:
