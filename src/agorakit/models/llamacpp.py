@@ -309,15 +309,8 @@ class LlamaCppModel:
                 kwargs["seed"] = sampling.seed
             if schema is not None:
                 kwargs["grammar"] = self._grammar(loaded, schema)
-            if schema is not None and request.tools:  # tool calls and the answers to their results
-                from agorakit.models import json_strings  # numpy: loaded with llama_cpp, not with agorakit
-
-                if loaded.string_tokens is None:
-                    loaded.string_tokens = json_strings.string_tokens(loaded.llm)
-                steer = json_strings.steer(
-                    loaded.string_tokens, prompt, len(prompt_tokens), copy_digits=gemma_format.answer_only(request)
-                )
-                kwargs["logits_processor"] = [steer]
+                if request.tools:  # tool calls and the answers to their results
+                    kwargs["logits_processor"] = [self._steer(loaded, request, prompt, len(prompt_tokens))]
             if cancelled.is_set():  # stopped while waiting for the model: never start the prefill
                 return "", "stop", len(prompt_tokens), 0
             # No reset: llama-cpp-python keeps the KV cache of the longest prefix this
@@ -344,6 +337,16 @@ class LlamaCppModel:
             text = "".join(pieces)
             output_tokens = len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
             return text, "length" if finish == "length" else "stop", len(prompt_tokens), output_tokens
+
+    @staticmethod
+    def _steer(loaded: _Loaded, request: ModelRequest, prompt: str, prompt_tokens: int) -> Any:
+        from agorakit.models import json_strings  # numpy: loaded with llama_cpp, not with agorakit
+
+        if loaded.string_tokens is None:
+            loaded.string_tokens = json_strings.string_tokens(loaded.llm)
+        return json_strings.steer(
+            loaded.string_tokens, prompt, prompt_tokens, copy_digits=gemma_format.answer_only(request)
+        )
 
     @staticmethod
     def _grammar(loaded: _Loaded, schema: dict[str, Any]) -> Any:
