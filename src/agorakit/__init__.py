@@ -14,12 +14,15 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Agent": "agorakit.agents",
     "RunResult": "agorakit.agents",
+    "RunContext": "agorakit.agents",
+    "ReAct": "agorakit.agents",
+    "CodeAct": "agorakit.agents",
     "tool": "agorakit.tools",
     "Tool": "agorakit.tools",
     "Kernel": "agorakit.kernel",
     "Budget": "agorakit.kernel",
     "RetryPolicy": "agorakit.kernel",
-    "RunContext": "agorakit.kernel",
+    "RunLedger": "agorakit.kernel",
     "ScriptedModel": "agorakit.models",
     "call": "agorakit.models",
     "resolve_model": "agorakit.models",
@@ -31,9 +34,9 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from agorakit.agents import Agent, RunResult
+    from agorakit.agents import Agent, CodeAct, ReAct, RunContext, RunResult
     from agorakit.core import AgorakitError, Message, ToolCall, Usage
-    from agorakit.kernel import Budget, Kernel, RetryPolicy, RunContext
+    from agorakit.kernel import Budget, Kernel, RetryPolicy, RunLedger
     from agorakit.models import Sampling, ScriptedModel, call, resolve_model
     from agorakit.tools import Tool, tool
 
@@ -55,10 +58,13 @@ __all__ = [
     "Agent",
     "AgorakitError",
     "Budget",
+    "CodeAct",
     "Kernel",
     "Message",
+    "ReAct",
     "RetryPolicy",
     "RunContext",
+    "RunLedger",
     "RunResult",
     "Sampling",
     "ScriptedModel",

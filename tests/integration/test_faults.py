@@ -29,7 +29,7 @@ from agorakit.core.errors import (
 )
 from agorakit.core.ids import new_run_id
 from agorakit.core.messages import user
-from agorakit.kernel import Budget, Kernel, RetryPolicy, RunContext
+from agorakit.kernel import Budget, Kernel, RetryPolicy, RunLedger
 from agorakit.models.base import ModelRequest, StreamChunk
 from agorakit.models.openai_backend import OpenAIModel, from_uri
 from agorakit.tools.builtin import calculator
@@ -277,7 +277,7 @@ async def test_a_slow_server_is_cut_off_by_the_attempt_timeout_on_every_attempt(
 
 
 async def _stream(
-    kernel: Kernel, model: OpenAIModel, run: RunContext, chunks: list[StreamChunk] | None = None
+    kernel: Kernel, model: OpenAIModel, run: RunLedger, chunks: list[StreamChunk] | None = None
 ) -> list[StreamChunk]:
     chunks = [] if chunks is None else chunks
     async for chunk in kernel.stream(model, ModelRequest([user("stream please")]), run=run):
@@ -285,8 +285,8 @@ async def _stream(
     return chunks
 
 
-def _stream_run(db: Path) -> RunContext:
-    return RunContext.create(Tracer(new_run_id(), open_store(db)))
+def _stream_run(db: Path) -> RunLedger:
+    return RunLedger.create(Tracer(new_run_id(), open_store(db)))
 
 
 @pytest.mark.parametrize("abrupt", [False, True], ids=["clean-end", "dropped-connection"])

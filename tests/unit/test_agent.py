@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agorakit import Agent, ScriptedModel, call, tool
+from agorakit import Agent, ReAct, ScriptedModel, call, tool
 from agorakit.core import errors
 from agorakit.core.messages import Message
 from agorakit.kernel import Budget, Kernel, RetryPolicy
@@ -15,7 +15,9 @@ from agorakit.trace import MemorySink
 def make_agent(model: ScriptedModel, **kwargs: object) -> tuple[Agent, MemorySink]:
     sink = MemorySink()
     kwargs.setdefault("tools", [calculator])
-    agent = Agent("solver", model, "Solve it.", trace=sink, **kwargs)  # type: ignore[arg-type]
+    if "tool_first" in kwargs:
+        kwargs["strategy"] = ReAct(tool_first=bool(kwargs.pop("tool_first")))
+    agent = Agent("solver", model, instructions="Solve it.", trace=sink, **kwargs)  # type: ignore[arg-type]
     return agent, sink
 
 

@@ -11,7 +11,7 @@ from agorakit.core.messages import Message
 
 def test_continuing_a_run_sends_one_system_message() -> None:
     model = ScriptedModel(["Hello Ada.", "Your name is Ada."])
-    agent = Agent("assistant", model, "Be brief.", trace=False)
+    agent = Agent("assistant", model, instructions="Be brief.", trace=False)
     first = agent.run_sync("My name is Ada.")
     second = agent.run_sync([*first.messages, Message("user", "What is my name?")])
     sent = model.requests[1].messages
@@ -23,7 +23,7 @@ def test_continuing_a_run_sends_one_system_message() -> None:
 
 def test_a_different_system_message_is_merged_after_the_agents_instructions() -> None:
     model = ScriptedModel(["Arr, 4."])
-    agent = Agent("assistant", model, "Be brief.", trace=False)
+    agent = Agent("assistant", model, instructions="Be brief.", trace=False)
     agent.run_sync([Message("system", "Talk like a pirate."), Message("user", "What is 2 + 2?")])
     sent = model.requests[0].messages
     assert [m.role for m in sent] == ["system", "user"]
@@ -32,7 +32,7 @@ def test_a_different_system_message_is_merged_after_the_agents_instructions() ->
 
 def test_history_that_starts_with_the_agents_system_message_is_not_repeated() -> None:
     model = ScriptedModel(["4"])
-    agent = Agent("assistant", model, "Be brief.", trace=False)
+    agent = Agent("assistant", model, instructions="Be brief.", trace=False)
     agent.run_sync("And 2 + 2?", history=[Message("system", "Be brief."), Message("user", "hi")])
     assert [m.role for m in model.requests[0].messages] == ["system", "user", "user"]
 

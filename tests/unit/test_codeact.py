@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agorakit import Agent, ScriptedModel
+from agorakit import Agent, CodeAct, ScriptedModel
 from agorakit.policy import Policy
 from agorakit.tools import calculator, tool
 from agorakit.trace import MemorySink
@@ -17,7 +17,15 @@ def block(code: str) -> str:
 def codeact_agent(model: ScriptedModel, **kwargs: object) -> tuple[Agent, MemorySink]:
     sink = MemorySink()
     kwargs.setdefault("tools", [calculator])
-    agent = Agent("coder", model, "Solve it with code.", strategy="codeact", trace=sink, **kwargs)  # type: ignore[arg-type]
+    limits = kwargs.pop("limits", None)
+    agent = Agent(
+        "coder",
+        model,
+        instructions="Solve it with code.",
+        strategy=CodeAct(limits=limits),  # type: ignore[arg-type]
+        trace=sink,
+        **kwargs,  # type: ignore[arg-type]
+    )
     return agent, sink
 
 
@@ -98,7 +106,7 @@ async def test_a_runaway_block_is_stopped_and_reported() -> None:
     from agorakit.tools.sandbox import SandboxLimits
 
     model = ScriptedModel([block("while True:\n    pass"), "Final answer: stopped"])
-    agent, _ = codeact_agent(model, sandbox_limits=SandboxLimits(wall_time_s=1.0, cpu_time_s=1.0))
+    agent, _ = codeact_agent(model, limits=SandboxLimits(wall_time_s=1.0, cpu_time_s=1.0))
     result = await agent.run("spin")
     assert result.output == "stopped"
     observation = model.requests[1].messages[-1].content or ""
@@ -108,7 +116,7 @@ async def test_a_runaway_block_is_stopped_and_reported() -> None:
 def test_unknown_strategy_is_refused() -> None:
     from agorakit.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="unknown strategy 'plan'"):
+    with pytest.raises(ConfigError, match="strategy must be a Strategy object"):
         Agent("a", ScriptedModel([]), strategy="plan")  # type: ignore[arg-type]
 
 

@@ -10,7 +10,7 @@ import pytest
 from agorakit.core import errors
 from agorakit.core.messages import Message
 from agorakit.core.usage import Usage
-from agorakit.kernel import NO_RETRY, Budget, Kernel, PriceTable, RetryPolicy, RunContext
+from agorakit.kernel import NO_RETRY, Budget, Kernel, PriceTable, RetryPolicy, RunLedger
 from agorakit.models import Completion, Delay, ModelRequest, ScriptedModel
 from agorakit.trace import MemorySink, Tracer
 
@@ -21,9 +21,9 @@ def request(text: str = "hi") -> ModelRequest:
     return ModelRequest([Message("user", text)])
 
 
-def traced_run(budget: Budget | None = None) -> tuple[RunContext, MemorySink]:
+def traced_run(budget: Budget | None = None) -> tuple[RunLedger, MemorySink]:
     sink = MemorySink()
-    return RunContext.create(Tracer("run-1", sink), budget), sink
+    return RunLedger.create(Tracer("run-1", sink), budget), sink
 
 
 def spans_ended(sink: MemorySink) -> list[tuple]:

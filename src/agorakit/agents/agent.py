@@ -1,25 +1,34 @@
-"""``Agent``: a model, instructions, tools and a ReAct loop on native tool calls."""
+"""``Agent``: a typed, immutable spec of a model, instructions, tools, a strategy and an output type."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Generic, cast
 
-from agorakit.agents.codeact import codeact_loop
+from typing_extensions import TypeVar
+
 from agorakit.agents.events import message_event
-from agorakit.agents.react import react_loop
+from agorakit.agents.handoffs import Handoff, handoff_tool, reachable, target_description, target_name
+from agorakit.agents.output import OutputSpec
+from agorakit.agents.react import ReAct
 from agorakit.agents.result import RunResult
+from agorakit.agents.runner import Limits, build_result, run_loop
+from agorakit.agents.strategy import Strategy
+from agorakit.agents.sync import run_sync
 from agorakit.core import settings
-from agorakit.core.errors import AgorakitError, ConfigError
+from agorakit.core.context import RunContext, using_context
+from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
-from agorakit.kernel import Budget, Kernel, RunContext, default_kernel
-from agorakit.models.base import ChatModel, Sampling, ToolChoice
+from agorakit.core.stream import RunFinished, StreamEvent, stream_events
+from agorakit.kernel import Budget, Kernel, RunLedger
+from agorakit.models.base import ChatModel, Sampling
 from agorakit.models.uri import resolve_model
 from agorakit.policy import Policy, PolicyGate
 from agorakit.tools import Tool, ToolDispatcher, tool
 from agorakit.trace import attributes as attr
+from agorakit.trace.run_span import traced_run
 from agorakit.trace.setup import TraceOption, tracer_for
 from agorakit.trace.tracer import Span
 
@@ -28,50 +37,51 @@ DEFAULT_INSTRUCTIONS = (
     "when you know the answer, reply with it directly."
 )
 
-if TYPE_CHECKING:
-    from agorakit.tools.sandbox import SandboxLimits
+Deps = TypeVar("Deps", default=None)
+OutputT = TypeVar("OutputT", default=str)
+Instructions = str | Callable[[RunContext[Any]], str]
 
 
-class Agent:
-    """A model with instructions and tools that runs a ReAct loop.
+class Agent(Generic[Deps, OutputT]):
+    """A model with instructions and tools, acting by a strategy; ``run`` returns one result.
 
-    Each step calls the model through the kernel; tool calls in its reply run
-    (concurrently) through the tool dispatcher and their results are shown to
-    the model on the next step. The loop stops on a reply with no tool call
-    (the final answer), after ``max_steps`` steps, or when one identical tool
-    call has been requested ``loop_limit`` times. When a call repeats, the step
-    after it is asked for an answer (``tool_choice="none"``).
+    ``strategy`` is how it acts: :class:`~agorakit.agents.react.ReAct` (native
+    tool calls, the default) or :class:`~agorakit.agents.codeact.CodeAct`
+    (Python code), or your own. The run stops on a final answer, after
+    ``max_steps`` steps, when one identical action has been requested
+    ``loop_limit`` times (after a repeat, the next step must answer), when the
+    budget is spent, or when a policy stops it.
 
-    ``strategy="codeact"`` makes Python code the action space instead: see
-    :mod:`agorakit.agents.codeact`.
+    ``instructions`` may be a callable that receives the run's
+    :class:`~agorakit.core.context.RunContext` (so it can use ``deps``).
+    ``output_type`` makes the answer a validated instance of that type (a
+    pydantic model, dataclass, TypedDict or primitive; grammar-constrained on
+    the embedded model); an invalid answer is shown its error and retried
+    ``output_retries`` times, then the run stops with ``"output_invalid"``.
+    ``handoffs`` are agents (or their names) this one may hand the
+    conversation to, through ``transfer_to_<name>`` tools. ``policy`` (a
+    :class:`~agorakit.policy.Policy`, a gate with an approver, or a policy
+    file's path) is checked before every tool call, whoever makes it.
 
-    ``policy`` (a :class:`~agorakit.policy.Policy`, a gate with an approver, or
-    a policy file's path) is checked before every tool call, whoever makes it;
-    none means every call is allowed, said once per run in the trace.
-
-    ``tool_first=True`` makes the first step call a tool before the model may
-    answer: small models (the embedded 270M one) otherwise answer from memory
-    even when a tool is the right move. ``answer_after_tools=True`` makes the
-    step after tool calls that all succeeded answer (``tool_choice="none"``):
-    such models otherwise call again on their own results ("20 - 79" after
-    "99 - 79" gave 20). A failed call may still be retried.
+    An agent is immutable: ``agent.clone(name=..., max_steps=...)`` makes a changed copy.
     """
 
     def __init__(
         self,
         name: str = "assistant",
         model: str | ChatModel | None = None,
-        instructions: str = DEFAULT_INSTRUCTIONS,
-        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
         *,
+        instructions: Instructions = DEFAULT_INSTRUCTIONS,
+        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
+        handoffs: Sequence[Agent[Any, Any] | Handoff | str] = (),
+        strategy: Strategy | None = None,
+        output_type: type[OutputT] | None = None,
+        deps_type: type[Deps] | None = None,
+        description: str | None = None,
         max_steps: int = 10,
         loop_limit: int = 3,
+        output_retries: int = 2,
         sampling: Sampling | None = None,
-        tool_choice: ToolChoice | str = "auto",
-        tool_first: bool = False,
-        answer_after_tools: bool = False,
-        strategy: Literal["react", "codeact"] = "react",
-        sandbox_limits: SandboxLimits | None = None,
         tool_timeout: float = 30.0,
         policy: Policy | PolicyGate | str | Path | None = None,
         kernel: Kernel | None = None,
@@ -82,63 +92,147 @@ class Agent:
             raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
         if loop_limit < 2:
             raise ConfigError(f"loop_limit must be at least 2, got {loop_limit}")
-        self.name = name
-        self.instructions = instructions
-        self.max_steps = max_steps
-        self.loop_limit = loop_limit
-        self.sampling = sampling or Sampling()
-        self.tool_choice = tool_choice
-        self.tool_first = tool_first
-        self.answer_after_tools = answer_after_tools
-        if strategy not in ("react", "codeact"):
-            raise ConfigError(f"unknown strategy {strategy!r}", hint="use 'react' or 'codeact'")
-        self.strategy = strategy
-        self.sandbox_limits = sandbox_limits
-        self.budget = budget
-        self.tools = [t if isinstance(t, Tool) else tool(t) for t in tools]
+        if output_retries < 0:
+            raise ConfigError(f"output_retries must be at least 0, got {output_retries}")
+        if strategy is not None and not isinstance(strategy, Strategy):
+            raise ConfigError(
+                f"strategy must be a Strategy object, got {strategy!r}",
+                hint="use strategy=ReAct() or strategy=CodeAct() (from agorakit.agents)",
+            )
+        if not callable(instructions) and not isinstance(instructions, str):
+            raise ConfigError(f"instructions must be a string or a callable, got {type(instructions).__name__}")
+        own_tools = [t if isinstance(t, Tool) else tool(t) for t in tools]
+        handoff_tools = [handoff_tool(target_name(t), target_description(t)) for t in handoffs]
         if isinstance(policy, str | Path):
-            policy = Policy.load(policy, known_tools=[t.name for t in self.tools])
-        self.dispatcher = ToolDispatcher(self.tools, default_timeout=tool_timeout, policy=policy)
-        self._model_spec: str | ChatModel = model if model is not None else settings.default_model()
-        self._model: ChatModel | None = None
-        self._kernel = kernel
-        self._trace = trace
+            policy = Policy.load(policy, known_tools=[t.name for t in [*own_tools, *handoff_tools]])
+        settings_given: dict[str, Any] = {
+            "name": name,
+            "model": model,
+            "instructions": instructions,
+            "tools": tuple(tools),
+            "handoffs": tuple(handoffs),
+            "strategy": strategy,
+            "output_type": output_type,
+            "deps_type": deps_type,
+            "description": description,
+            "max_steps": max_steps,
+            "loop_limit": loop_limit,
+            "output_retries": output_retries,
+            "sampling": sampling,
+            "tool_timeout": tool_timeout,
+            "policy": policy,
+            "kernel": kernel,
+            "budget": budget,
+            "trace": trace,
+        }
+        values: dict[str, Any] = {
+            "_settings": settings_given,
+            "name": name,
+            "instructions": instructions,
+            "tools": tuple(own_tools),
+            "handoffs": tuple(handoffs),
+            "handoff_tools": frozenset(t.name for t in handoff_tools),
+            "strategy": strategy or ReAct(),
+            "output_type": output_type,
+            "output_spec": OutputSpec.of(output_type) if output_type not in (None, str) else None,
+            "description": description,
+            "max_steps": max_steps,
+            "loop_limit": loop_limit,
+            "output_retries": output_retries,
+            "sampling": sampling or Sampling(),
+            "budget": budget,
+            "kernel": kernel,
+            "trace": trace,
+            "dispatcher": ToolDispatcher([*own_tools, *handoff_tools], default_timeout=tool_timeout, policy=policy),
+            "_model_spec": model if model is not None else settings.default_model(),
+            "_model": None,
+        }
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+
+    # Declared for type checkers; set once in __init__.
+    name: str
+    instructions: Instructions
+    tools: tuple[Tool[..., Any], ...]
+    handoffs: tuple[Agent[Any, Any] | Handoff | str, ...]
+    handoff_tools: frozenset[str]
+    strategy: Strategy
+    output_type: type[OutputT] | None
+    output_spec: OutputSpec[OutputT] | None
+    description: str | None
+    max_steps: int
+    loop_limit: int
+    output_retries: int
+    sampling: Sampling
+    budget: Budget | None
+    kernel: Kernel | None
+    trace: TraceOption
+    dispatcher: ToolDispatcher
+    _settings: dict[str, Any]
+    _model_spec: str | ChatModel
+    _model: ChatModel | None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Agent is immutable: use agent.clone({name}=...) for a changed copy")
+
+    def __repr__(self) -> str:
+        return f"Agent({self.name!r}, model={self._model_spec!r}, strategy={self.strategy.name!r})"
+
+    def clone(self, **changes: Any) -> Agent[Any, Any]:
+        """A copy with some settings changed (any ``__init__`` parameter)."""
+        unknown = sorted(set(changes) - set(self._settings))
+        if unknown:
+            raise ConfigError(f"unknown Agent setting(s): {', '.join(unknown)}")
+        copy: Agent[Any, Any] = Agent(**{**self._settings, **changes})
+        if "model" not in changes and self._model is not None:
+            object.__setattr__(copy, "_model", self._model)
+        return copy
 
     @property
     def model(self) -> ChatModel:
         """The backend, resolved from its URI on first use."""
-        if self._model is None:
-            self._model = resolve_model(self._model_spec)
-        return self._model
+        model = self._model
+        if model is None:
+            model = resolve_model(self._model_spec)
+            object.__setattr__(self, "_model", model)
+        return model
 
-    def run_sync(self, task: str | Sequence[Message], **kwargs: Any) -> RunResult:
+    def system_message(self, context: RunContext[Any]) -> Message:
+        """The system message for this agent in the run ``context`` belongs to."""
+        text = self.instructions(context) if callable(self.instructions) else self.instructions
+        how = self.strategy.instructions(self.dispatcher.specs, self.model)
+        return Message("system", f"{text}\n\n{how}" if how else text)
+
+    # -- running -------------------------------------------------------------
+
+    def run_sync(self, task: str | Sequence[Message], **kwargs: Any) -> RunResult[OutputT]:
         """``run`` for scripts and notebooks without an event loop."""
+        return run_sync(lambda: self.run(task, **kwargs), lambda: [self._model])
 
-        async def run_and_close() -> RunResult:
-            try:
-                return await self.run(task, **kwargs)
-            finally:
-                # The loop ends with this call: close the backend's connections
-                # on it rather than leave them to be collected on a dead loop.
-                close = getattr(self._model, "aclose", None)
-                if close is not None:
-                    await close()
-
-        return asyncio.run(run_and_close())
+    async def run_stream(
+        self, task: str | Sequence[Message], **kwargs: Any
+    ) -> AsyncIterator[StreamEvent | RunFinished[RunResult[OutputT]]]:
+        """``run``, yielding typed events as they happen (text deltas, tool calls,
+        policy decisions, handoffs, usage), then :class:`RunFinished` with the result."""
+        async for event in stream_events(lambda: self.run(task, **kwargs)):
+            yield event
 
     async def run(
         self,
         task: str | Sequence[Message],
         *,
         history: Sequence[Message] = (),
-        context: RunContext | None = None,
-    ) -> RunResult:
+        deps: Deps | None = None,
+        context: RunLedger | None = None,
+    ) -> RunResult[OutputT]:
         """Run the agent on ``task``: a user message, or a conversation to continue
         (its last message is the one to answer).
 
         ``history`` comes before the task, e.g. a conversation shared with
-        other agents. ``context`` joins a run another component started (a
-        multi-agent method), sharing its trace, usage and budget.
+        other agents. ``deps`` reaches tools and instructions through the
+        :class:`~agorakit.core.context.RunContext`. ``context`` joins a run
+        another component started (a team or a method), sharing its trace,
+        usage and budget.
 
         The model is shown exactly one system message, first. A conversation
         that already starts with system messages (e.g. ``result.messages`` of
@@ -148,67 +242,83 @@ class Agent:
 
         An empty or blank task raises :class:`~agorakit.core.errors.ConfigError`.
         """
-        if isinstance(task, str):
-            if not task.strip():
-                raise ConfigError("the task is empty", hint="give the agent something to do, e.g. 'What is 17 * 23?'")
-            conversation = [*history, Message("user", task)]
-        elif task:
-            # A conversation to continue: its last message is what to answer,
-            # the rest is history (traced by whoever produced it).
-            conversation = [*history, *task]
-        else:
-            raise ConfigError("run() needs a task: a string or a non-empty list of messages")
-        model = self.model
-        kernel = self._kernel or default_kernel()
-        run = context if context is not None else RunContext.create(tracer_for(self._trace), self.budget)
-        tracer = run.tracer
-        system, rest = _one_system_message(self._system_prompt(model), conversation)
-        if not rest:
-            raise ConfigError("run() needs a task: the conversation has only system messages")
-        messages = [system, *rest]
-        history_length = len(messages) - 2
-        task_text = messages[-1].content or ""
-        root_attributes: dict[str, Any] | None = None
+        run = await run_agent(self, task, history=history, deps=deps, context=context)
+        return cast(RunResult[OutputT], run.result)
+
+
+@dataclass(slots=True)
+class AgentRun:
+    """A run's result with who ended it and the handoffs on the way."""
+
+    result: RunResult[Any]
+    last: Agent[Any, Any]
+    handoffs: list[tuple[str, str]]
+
+
+async def run_agent(
+    agent: Agent[Any, Any],
+    task: str | Sequence[Message],
+    *,
+    history: Sequence[Message] = (),
+    deps: Any = None,
+    context: RunLedger | None = None,
+    members: Sequence[Agent[Any, Any]] = (),
+    limits: Limits | None = None,
+) -> AgentRun:
+    """``agent.run`` with the parts a handoff team sets: ``members`` that handoffs
+    by name may reach, and ``limits`` on handoffs and all agents' steps."""
+    conversation = _conversation(task, history)
+    agents = reachable(agent, members)
+    model = agent.model
+    ledger = context if context is not None else RunLedger.create(tracer_for(agent.trace), agent.budget)
+    tracer = ledger.tracer
+    run_context: RunContext[Any] = RunContext(deps, agent.name, ledger.run_id, ledger.usage)
+    system, rest = _one_system_message(agent.system_message(run_context), conversation)
+    if not rest:
+        raise ConfigError("run() needs a task: the conversation has only system messages")
+    messages = [system, *rest]
+    run_context.messages = messages
+    attributes: dict[str, Any] | None = None
+    if tracer.enabled:
+        attributes = {
+            attr.OPERATION: attr.OP_INVOKE_AGENT,
+            attr.AGENT_NAME: agent.name,
+            attr.REQUEST_MODEL: model.model_name,
+            attr.PROVIDER: model.provider,
+            "agorakit.history_messages": len(messages) - 2,
+        }
+        if tracer.capture_content:
+            attributes["agorakit.input"] = messages[-1].content or ""
+    with traced_run(tracer, f"invoke_agent {agent.name}", attributes) as root, using_context(run_context):
         if tracer.enabled:
-            root_attributes = {
-                attr.OPERATION: attr.OP_INVOKE_AGENT,
-                attr.AGENT_NAME: self.name,
-                attr.REQUEST_MODEL: model.model_name,
-                attr.PROVIDER: model.provider,
-                "agorakit.history_messages": history_length,
-            }
-            if tracer.capture_content:
-                root_attributes["agorakit.input"] = task_text
-        try:
-            with tracer.span(f"invoke_agent {self.name}", root_attributes) as root:
-                if tracer.enabled:
-                    # History was traced by whoever produced it; only what this run adds is recorded.
-                    message_event(tracer, system)
-                    message_event(tracer, messages[-1])
-                loop = codeact_loop if self.strategy == "codeact" else react_loop
-                result = await loop(self, model, kernel, run, messages)
-                if tracer.enabled:
-                    _summarise(root, result, capture=tracer.capture_content)
-            return result
-        except BaseException as error:
-            # A failed run is exactly the one someone will want to inspect.
-            tracer.flush(timeout=10.0)
-            if isinstance(error, AgorakitError) and error.run_id is None and tracer.enabled:
-                error.run_id = run.run_id
-            raise
-
-    def _system_prompt(self, model: ChatModel) -> str:
-        if self.strategy != "codeact":
-            return self.instructions
-        from agorakit.agents import codeact
-
-        how = codeact.instructions(self.dispatcher.specs, json_actions=codeact.uses_json_actions(model))
-        return f"{self.instructions}\n\n{how}"
+            # History was traced by whoever produced it; only what this run adds is recorded.
+            message_event(tracer, system)
+            message_event(tracer, messages[-1])
+        ending, steps, last, handoffs = await run_loop(
+            agent, messages, ledger, run_context, members=agents, limits=limits
+        )
+        result = build_result(ledger, ending, messages, steps)
+        if tracer.enabled:
+            _summarise(root, result, capture=tracer.capture_content)
+    return AgentRun(result, last, handoffs)
 
 
-def _one_system_message(instructions: str, conversation: Sequence[Message]) -> tuple[Message, list[Message]]:
+def _conversation(task: str | Sequence[Message], history: Sequence[Message]) -> list[Message]:
+    if isinstance(task, str):
+        if not task.strip():
+            raise ConfigError("the task is empty", hint="give the agent something to do, e.g. 'What is 17 * 23?'")
+        return [*history, Message("user", task)]
+    if task:
+        # A conversation to continue: its last message is what to answer,
+        # the rest is history (traced by whoever produced it).
+        return [*history, *task]
+    raise ConfigError("run() needs a task: a string or a non-empty list of messages")
+
+
+def _one_system_message(own: Message, conversation: Sequence[Message]) -> tuple[Message, list[Message]]:
     """The agent's system message, with the conversation's leading system messages
     folded in (dropped when equal to the agent's), and the rest of the conversation."""
+    instructions = own.content or ""
     start = 0
     while start < len(conversation) and conversation[start].role == "system":
         start += 1
@@ -217,11 +327,13 @@ def _one_system_message(instructions: str, conversation: Sequence[Message]) -> t
         for m in conversation[:start]
         if m.content and m.content.strip() and m.content.strip() != instructions.strip()
     ]
+    if not extra:
+        return own, list(conversation[start:])
     merged = "\n\n".join([instructions, *dict.fromkeys(extra)])
     return Message("system", merged), list(conversation[start:])
 
 
-def _summarise(root: Span, result: RunResult, *, capture: bool) -> None:
+def _summarise(root: Span, result: RunResult[Any], *, capture: bool) -> None:
     """Put the run's outcome on its root span."""
     root.attributes.update(
         {
@@ -233,7 +345,7 @@ def _summarise(root: Span, result: RunResult, *, capture: bool) -> None:
         }
     )
     if capture and result.output is not None:
-        root.attributes["agorakit.output"] = result.output
+        root.attributes["agorakit.output"] = result.output if isinstance(result.output, str) else repr(result.output)
     if result.error is not None:
         root.status = "error"
         root.attributes[attr.ERROR_TYPE] = type(result.error).__name__

@@ -18,21 +18,16 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from agorakit.agents.events import message_event
-from agorakit.agents.result import RunResult, StopReason
-from agorakit.agents.steps import ask_model, finish
-from agorakit.core.errors import AgorakitError, BudgetExceeded
+from agorakit.agents.strategy import Outcome, Play, Reading, Setup, Strategy, Turn
 from agorakit.core.messages import Message
-from agorakit.kernel import Kernel, RunContext
 from agorakit.models.base import ChatModel, ModelRequest, ToolSpec
-from agorakit.policy.errors import PolicyStopped
-from agorakit.trace import attributes as attr
 
 if TYPE_CHECKING:
-    from agorakit.agents.agent import Agent
-    from agorakit.tools.sandbox import ExecResult, Sandbox
+    from agorakit.tools.sandbox import ExecResult, SandboxLimits
 
 MAX_CODE_CHARS = 1000  # llama.cpp refuses grammars with much longer bounded strings
 MAX_OBSERVATION_CHARS = 4000
@@ -138,56 +133,59 @@ def observation_text(result: ExecResult) -> str:
     return "The code printed: " + text
 
 
-async def codeact_loop(
-    agent: Agent, model: ChatModel, kernel: Kernel, run: RunContext, messages: list[Message]
-) -> RunResult:
-    """Write code, run it, read the output; until an answer, ``max_steps``, a
-    repeated block (``loop_limit``), the budget, or a policy stops the run."""
-    from agorakit.tools.sandbox import Sandbox
+@dataclass(frozen=True, slots=True)
+class CodeAct(Strategy):
+    """Python code as the action space; ``limits`` bound the run's sandbox (see :class:`SandboxLimits`)."""
 
-    tracer = run.tracer
-    json_actions = uses_json_actions(model)
-    schema = ACTION_SCHEMA if json_actions else None
-    seen: dict[str, int] = {}
-    answer_now = False
-    stop: StopReason = "max_steps"
-    output: str | None = None
-    error: AgorakitError | None = None
-    steps = 0
-    async with Sandbox(limits=agent.sandbox_limits, tools=agent.dispatcher, tracer=tracer) as sandbox:
-        while steps < agent.max_steps:
-            steps += 1
-            with tracer.span(f"agent_turn {steps}", {attr.OPERATION: attr.OP_TURN, attr.STEP: steps}):
-                # After a repeated block the model has seen its output twice: it must answer.
-                step_schema = ANSWER_SCHEMA if answer_now and json_actions else schema
-                request = ModelRequest(messages, [], "none", step_schema, agent.sampling)
-                reply = await ask_model(agent, model, kernel, run, request, messages)
-                if isinstance(reply, BudgetExceeded):
-                    stop, error = "budget_exceeded", reply
-                    steps -= 1  # the refused step never ran
-                    break
-                kind, text = parse_action(reply.content or "", json_actions=json_actions)
-                if kind == "answer":
-                    stop, output = "final_answer", text
-                    break
-                seen[text] = seen.get(text, 0) + 1
-                if seen[text] >= agent.loop_limit:
-                    tracer.event("loop_detected", {"agorakit.code": text[:500]})
-                    stop = "loop_detected"
-                    break
-                answer_now = seen[text] >= 2
-                try:
-                    observation = await _execute(sandbox, text)
-                except PolicyStopped as stopped:
-                    stop, error = "policy_stopped", stopped
-                    break
-                messages.append(observation)
-                message_event(tracer, observation)
-    return finish(run, messages, stop, steps, output, error)
+    limits: SandboxLimits | None = None
+    name: str = "codeact"
+
+    def instructions(self, tools: list[ToolSpec], model: ChatModel) -> str | None:
+        return instructions(tools, json_actions=uses_json_actions(model))
+
+    def play(self, setup: Setup) -> Play:
+        return _CodeActPlay(self, setup)
 
 
-async def _execute(sandbox: Sandbox, code: str) -> Message:
-    # The sandbox traces the block itself (an ``execute_code`` span with the
-    # code, output, limits and any tool calls made from it as children).
-    result = await sandbox.exec(code)
-    return Message("user", observation_text(result), name="sandbox")
+class _CodeActPlay(Play):
+    """One persistent sandbox for the agent's part of the run; its tools call back to the dispatcher."""
+
+    def __init__(self, strategy: CodeAct, setup: Setup) -> None:
+        from agorakit.tools.sandbox import Sandbox
+
+        self.setup = setup
+        self.json_actions = uses_json_actions(setup.model)
+        self.sandbox = Sandbox(limits=strategy.limits, tools=setup.dispatcher, tracer=setup.tracer)
+        self.code = ""
+
+    async def __aenter__(self) -> Play:
+        await self.sandbox.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.sandbox.__aexit__(kind, error, traceback)
+
+    def request(self, messages: list[Message], turn: Turn) -> ModelRequest:
+        sampling = self.setup.sampling
+        if turn.output_schema is not None and turn.answer_now:
+            return ModelRequest(messages, [], "none", turn.output_schema, sampling)
+        schema = None
+        if self.json_actions:
+            # After a repeated block the model has seen its output twice: it must answer.
+            schema = ANSWER_SCHEMA if turn.answer_now else ACTION_SCHEMA
+        return ModelRequest(messages, [], "none", schema, sampling)
+
+    def read(self, reply: Message) -> Reading:
+        kind, text = parse_action(reply.content or "", json_actions=self.json_actions)
+        if kind == "answer":
+            return Reading(answer=text)
+        self.code = text
+        return Reading(actions=(text,))
+
+    async def act(self, reply: Message) -> Outcome:
+        # The sandbox traces the block itself (an ``execute_code`` span with the
+        # code, output, limits and any tool calls made from it as children).
+        result = await self.sandbox.exec(self.code)
+        return Outcome([Message("user", observation_text(result), name="sandbox")])

@@ -1,83 +1,59 @@
-"""The ReAct loop on native tool calls (the default strategy)."""
+"""ReAct on native tool calls (the default strategy): the model calls tools, reads their results, answers."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from agorakit.agents.events import message_event
-from agorakit.agents.result import RunResult, StopReason
-from agorakit.agents.steps import ask_model, finish
-from agorakit.core.errors import AgorakitError, BudgetExceeded
+from agorakit.agents.strategy import Outcome, Play, Reading, Setup, Strategy, Turn
 from agorakit.core.messages import Message
-from agorakit.kernel import Kernel, RunContext
-from agorakit.models.base import ChatModel, ModelRequest
-from agorakit.policy.errors import PolicyStopped
-from agorakit.trace import attributes as attr
-
-if TYPE_CHECKING:
-    from agorakit.agents.agent import Agent
+from agorakit.models.base import ModelRequest, ToolChoice
 
 
-async def react_loop(
-    agent: Agent, model: ChatModel, kernel: Kernel, run: RunContext, messages: list[Message]
-) -> RunResult:
-    """Call the model; run the tool calls in its reply; show it the results; repeat.
+@dataclass(frozen=True, slots=True)
+class ReAct(Strategy):
+    """Native tool calls: each step the model may call tools (concurrently) or answer.
 
-    Stops on a reply with no tool call (the final answer), after
-    ``max_steps``, when one identical call has been requested ``loop_limit``
-    times, when the budget is spent, or when a policy stops the run.
+    ``tool_first=True`` makes the first step call a tool: small models (the
+    embedded 270M one) otherwise answer from memory even when a tool is the
+    right move. ``answer_after_tools=True`` makes the step after tool calls
+    that all succeeded answer (``tool_choice="none"``): such models otherwise
+    call again on their own results ("20 - 79" after "99 - 79" gave 20). A
+    failed call may still be retried. ``tool_choice`` is the choice on other
+    steps (``"auto"``, ``"required"``, or a tool's name).
     """
-    tracer = run.tracer
-    specs = agent.dispatcher.specs
-    seen: dict[str, int] = {}
-    answer_now = False
-    stop: StopReason = "max_steps"
-    output: str | None = None
-    error: AgorakitError | None = None
-    steps = 0
-    while steps < agent.max_steps:
-        steps += 1
-        with tracer.span(f"agent_turn {steps}", {attr.OPERATION: attr.OP_TURN, attr.STEP: steps}):
-            if not specs or answer_now:
-                choice = "none"
-            else:
-                choice = "required" if agent.tool_first and steps == 1 else agent.tool_choice
-            request = ModelRequest(messages, specs, choice, None, agent.sampling)
-            reply = await ask_model(agent, model, kernel, run, request, messages)
-            if isinstance(reply, BudgetExceeded):
-                stop, error = "budget_exceeded", reply
-                steps -= 1  # the refused step never ran
-                break
-            if not reply.tool_calls:
-                stop, output = "final_answer", reply.content or ""
-                break
-            repeats = count_repeats(reply, seen)
-            if repeats >= agent.loop_limit:
-                tracer.event("loop_detected", {attr.TOOL_NAME: reply.tool_calls[0].name})
-                stop = "loop_detected"
-                break
-            # A call the model already made: it has that result, so the next
-            # step must answer (small models otherwise copy their last call).
-            answer_now = repeats >= 2
-            try:
-                results = await agent.dispatcher.execute_all(reply.tool_calls, tracer)
-            except PolicyStopped as stopped:
-                stop, error = "policy_stopped", stopped
-                break
-            for result in results:
-                observation = result.to_message()
-                messages.append(observation)
-                message_event(tracer, observation)
-            if agent.answer_after_tools and all(result.ok for result in results):
-                answer_now = True
-    return finish(run, messages, stop, steps, output, error)
+
+    tool_choice: ToolChoice | str = "auto"
+    tool_first: bool = False
+    answer_after_tools: bool = False
+    name: str = "react"
+
+    def play(self, setup: Setup) -> Play:
+        return _ReActPlay(self, setup)
 
 
-def count_repeats(reply: Message, seen: dict[str, int]) -> int:
-    """Record the reply's calls; return how often its most repeated call has been made."""
-    most = 0
-    for call in reply.tool_calls:
-        signature = call.signature()
-        seen[signature] = count = seen.get(signature, 0) + 1
-        most = max(most, count)
-    return most
+class _ReActPlay(Play):
+    def __init__(self, strategy: ReAct, setup: Setup) -> None:
+        self.strategy = strategy
+        self.setup = setup
+
+    def request(self, messages: list[Message], turn: Turn) -> ModelRequest:
+        tools = self.setup.tools
+        sampling = self.setup.sampling
+        if turn.output_schema is not None and (turn.answer_now or not tools):
+            # A structured answer is asked for on its own: the grammar (or JSON mode) then holds it.
+            return ModelRequest(messages, [], "none", turn.output_schema, sampling)
+        if not tools or turn.answer_now:
+            return ModelRequest(messages, tools, "none", None, sampling)
+        choice = "required" if self.strategy.tool_first and turn.step == 1 else self.strategy.tool_choice
+        return ModelRequest(messages, tools, choice, None, sampling)
+
+    def read(self, reply: Message) -> Reading:
+        if not reply.tool_calls:
+            return Reading(answer=reply.content or "")
+        return Reading(actions=tuple(call.signature() for call in reply.tool_calls))
+
+    async def act(self, reply: Message) -> Outcome:
+        results = await self.setup.dispatcher.execute_all(reply.tool_calls, self.setup.tracer)
+        observations = [result.to_message() for result in results]
+        answer_next = self.strategy.answer_after_tools and all(result.ok for result in results)
+        return Outcome(observations, answer_next)

@@ -1,15 +1,20 @@
-"""What a run returns."""
+"""What a run returns, built the same way for agents and teams."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar
 
 from agorakit.core.errors import AgorakitError
 from agorakit.core.messages import Message
 from agorakit.core.usage import Usage
 
-StopReason = Literal["final_answer", "max_steps", "loop_detected", "budget_exceeded", "policy_stopped"]
+if TYPE_CHECKING:
+    from agorakit.kernel import RunLedger
+
+StopReason = Literal[
+    "final_answer", "max_steps", "loop_detected", "budget_exceeded", "policy_stopped", "output_invalid"
+]
 
 STOP_EXPLANATIONS: dict[str, str] = {
     "final_answer": "the agent gave a final answer",
@@ -17,20 +22,24 @@ STOP_EXPLANATIONS: dict[str, str] = {
     "loop_detected": "the agent repeated the same tool call and was stopped",
     "budget_exceeded": "the run hit its budget and was ended",
     "policy_stopped": "a tool call was refused by a policy whose fallback stops the run",
+    "output_invalid": "the agent's answer did not match its output type, after every retry",
 }
+
+OutputT = TypeVar("OutputT")
 
 
 @dataclass(slots=True)
-class RunResult:
-    """The outcome of ``Agent.run``.
+class RunResult(Generic[OutputT]):
+    """The outcome of a run.
 
-    ``output`` is the final answer (``None`` unless ``stop_reason`` is
-    ``"final_answer"``); ``messages`` the whole conversation including the
-    system prompt; ``usage`` the run's total; ``error`` the budget or policy
-    error when one of them ended the run.
+    ``output`` is the final answer, an instance of the agent's ``output_type``
+    (``str`` by default); ``None`` unless ``stop_reason`` is ``"final_answer"``.
+    ``messages`` is the whole conversation including the system prompt;
+    ``usage`` the run's total; ``error`` the budget, policy or validation error
+    when one of them ended the run.
     """
 
-    output: str | None
+    output: OutputT | None
     messages: list[Message]
     usage: Usage
     run_id: str
@@ -44,3 +53,28 @@ class RunResult:
         """One sentence on why the run stopped."""
         text = STOP_EXPLANATIONS[self.stop_reason]
         return f"{text}: {self.error.message}" if self.error is not None else text
+
+    @classmethod
+    def build(
+        cls,
+        ledger: RunLedger,
+        output: Any,
+        messages: list[Message],
+        stop_reason: StopReason,
+        steps: int,
+        *,
+        error: AgorakitError | None = None,
+        **extra: Any,
+    ) -> Self:
+        """The result of a run accounted in ``ledger`` (subclasses pass their own fields in ``extra``)."""
+        return cls(
+            output=output,
+            messages=messages,
+            usage=ledger.usage,
+            run_id=ledger.run_id,
+            stop_reason=stop_reason,
+            steps=steps,
+            usage_by_agent=ledger.usage_by_agent,
+            error=error,
+            **extra,
+        )

@@ -158,7 +158,7 @@ def default_agent(
 
     Benchmarks and tests build it here so they measure exactly what users run.
     """
-    from agorakit.agents import Agent
+    from agorakit.agents import Agent, ReAct
     from agorakit.kernel import Budget, Kernel
     from agorakit.models import resolve_model
     from agorakit.models.base import Sampling
@@ -172,8 +172,7 @@ def default_agent(
         backend,
         tools=builtin_tools() if tools is None else tools,
         max_steps=max_steps,
-        tool_first=small if tool_first is None else tool_first,
-        answer_after_tools=small,
+        strategy=ReAct(tool_first=small if tool_first is None else tool_first, answer_after_tools=small),
         sampling=Sampling(max_tokens=max_tokens),
         kernel=Kernel(timeout=timeout),
         budget=Budget(max_calls=call_budget, max_tokens=token_budget),

@@ -143,3 +143,18 @@ class ToolExecutionError(ToolError):
 
 class ToolDefinitionError(ToolError, TypeError):
     """A function cannot be turned into a tool (raised when decorating)."""
+
+
+# --- agents -------------------------------------------------------------
+
+
+class OutputInvalid(AgorakitError):
+    """An agent's answer did not validate as its ``output_type`` after every retry."""
+
+    default_hint = "use a stronger model, simplify the output type, or raise output_retries"
+
+
+class StrategyError(AgorakitError):
+    """An agent strategy raised: the run ended (its trace is complete up to the failure)."""
+
+    default_hint = "fix the strategy; the exception it raised is this error's __cause__"

@@ -22,7 +22,7 @@ from agorakit.eval.record import ResultRow
 if TYPE_CHECKING:
     from agorakit.eval.results import ResultsStore
     from agorakit.eval.sample import Sample
-    from agorakit.kernel import Kernel, RunContext
+    from agorakit.kernel import Kernel, RunLedger
     from agorakit.models.base import ChatModel
 
 __all__ = ["GridOutcome", "GridSpec", "run_grid"]
@@ -171,7 +171,7 @@ class _Runner:
         self.sampling = Sampling(max_tokens=spec.max_tokens) if spec.max_tokens is not None else None
 
     async def run(self, job: Job) -> ResultRow:
-        from agorakit.kernel import RunContext
+        from agorakit.kernel import RunLedger
         from agorakit.methods import method_class
         from agorakit.trace.setup import tracer_for
 
@@ -180,7 +180,7 @@ class _Runner:
             self.models[job.model], kernel=self.kernel, sampling=self.sampling, **dict(config.overrides)
         )
         # Our own context: its usage ledger survives a run that raises.
-        run = RunContext.create(tracer_for(None if self.spec.trace else False))
+        run = RunLedger.create(tracer_for(None if self.spec.trace else False))
         run_id = run.run_id if run.tracer.enabled else ""
         started = time.perf_counter()
         try:
@@ -230,7 +230,7 @@ class _Runner:
     def _row(
         job: Job,
         config: Configuration,
-        run: RunContext,
+        run: RunLedger,
         run_id: str,
         latency: float,
         *,

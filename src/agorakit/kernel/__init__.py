@@ -7,7 +7,7 @@ import threading
 from agorakit.kernel.kernel import DEFAULT_CONCURRENCY, Kernel
 from agorakit.kernel.pricing import PriceTable
 from agorakit.kernel.retry import NO_RETRY, RetryPolicy
-from agorakit.kernel.run import Budget, RunContext
+from agorakit.kernel.run import Budget, RunLedger
 
 _default: Kernel | None = None
 _default_lock = threading.Lock()
@@ -30,6 +30,6 @@ __all__ = [
     "Kernel",
     "PriceTable",
     "RetryPolicy",
-    "RunContext",
+    "RunLedger",
     "default_kernel",
 ]

@@ -18,7 +18,7 @@ from agorakit.core.errors import ModelTimeout, TransientModelError
 from agorakit.kernel.clock import CallClock
 from agorakit.kernel.pricing import PriceTable
 from agorakit.kernel.retry import RetryPolicy
-from agorakit.kernel.run import RunContext
+from agorakit.kernel.run import RunLedger
 from agorakit.models.base import ChatModel, Completion, ModelRequest, StreamChunk
 from agorakit.trace import attributes as attr
 from agorakit.trace.tracer import Span
@@ -67,7 +67,7 @@ class Kernel:
         model: ChatModel,
         request: ModelRequest,
         *,
-        run: RunContext | None = None,
+        run: RunLedger | None = None,
         agent: str | None = None,
         timeout: float | None = None,
     ) -> Completion:
@@ -75,7 +75,7 @@ class Kernel:
 
         ``timeout`` overrides the kernel's total for this call.
         """
-        run = run if run is not None else RunContext.create()
+        run = run if run is not None else RunLedger.create()
         run.check_budget()
         tracer = run.tracer
         attributes = self._span_attributes(model, request, agent) if tracer.enabled else None
@@ -104,7 +104,7 @@ class Kernel:
         model: ChatModel,
         request: ModelRequest,
         *,
-        run: RunContext | None = None,
+        run: RunLedger | None = None,
         agent: str | None = None,
         timeout: float | None = None,
     ) -> AsyncIterator[StreamChunk]:
@@ -117,7 +117,7 @@ class Kernel:
         never the caller's code. A caller that stops early (``break``) ends the
         span with ``agorakit.stream.closed_early`` rather than as an error.
         """
-        run = run if run is not None else RunContext.create()
+        run = run if run is not None else RunLedger.create()
         run.check_budget()
         # The span is opened without making it the current span: a generator that set a
         # ContextVar across its ``yield`` would leak it into the caller between chunks (and
@@ -230,7 +230,7 @@ class Kernel:
             clock.spend(time.perf_counter() - started)
 
     def _account(
-        self, model: ChatModel, completion: Completion, attempts: int, run: RunContext, agent: str | None, span: Span
+        self, model: ChatModel, completion: Completion, attempts: int, run: RunLedger, agent: str | None, span: Span
     ) -> None:
         usage = completion.usage
         usage.calls = 1

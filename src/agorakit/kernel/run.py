@@ -25,7 +25,7 @@ class Budget:
 
 
 @dataclass(slots=True)
-class RunContext:
+class RunLedger:
     """Everything shared by the model calls of one run, across its agents."""
 
     tracer: Tracer
@@ -39,7 +39,7 @@ class RunContext:
         return self.tracer.run_id
 
     @classmethod
-    def create(cls, tracer: Tracer | None = None, budget: Budget | None = None) -> RunContext:
+    def create(cls, tracer: Tracer | None = None, budget: Budget | None = None) -> RunLedger:
         return cls(tracer or Tracer(new_run_id()), budget or Budget())
 
     def record(self, usage: Usage, *, agent: str | None, model: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from agorakit.core import settings
 from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
-from agorakit.kernel import Budget, Kernel, RunContext, default_kernel
+from agorakit.kernel import Budget, Kernel, RunLedger, default_kernel
 from agorakit.methods.answers import extract_answer
 from agorakit.methods.result import MethodResult
 from agorakit.methods.session import Session
@@ -82,7 +82,7 @@ class Method(ABC):
     def run_sync(self, task: str) -> MethodResult:
         return asyncio.run(self.run(task))
 
-    async def run(self, task: str, *, context: RunContext | None = None) -> MethodResult:
+    async def run(self, task: str, *, context: RunLedger | None = None) -> MethodResult:
         """Run the method on ``task``.
 
         ``context`` lets the caller own the run's tracer, budget and usage ledger
@@ -93,7 +93,7 @@ class Method(ABC):
             raise ConfigError(f"{self.name}: the task is empty", hint="give the method a task, e.g. 'What is 17 * 23?'")
         default = resolve_model(self._model_spec)
         models = {role: resolve_model(spec) for role, spec in self._role_specs.items()}
-        run = context if context is not None else RunContext.create(tracer_for(self._trace), self._budget)
+        run = context if context is not None else RunLedger.create(tracer_for(self._trace), self._budget)
         tracer = run.tracer
         attributes: dict[str, Any] | None = None
         if tracer.enabled:

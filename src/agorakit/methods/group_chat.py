@@ -72,7 +72,7 @@ class AutoGenGroupChat(Method):
             Agent(
                 role,
                 session.model_for(role),
-                INSTRUCTIONS.format(role=role, description=descriptions[role], phrase=config.terminate_on),
+                instructions=INSTRUCTIONS.format(role=role, description=descriptions[role], phrase=config.terminate_on),
                 kernel=session.kernel,
                 sampling=session.sampling,
                 max_steps=1,

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from agorakit.agents.events import message_event
 from agorakit.core.messages import Message
-from agorakit.kernel import Kernel, RunContext
+from agorakit.kernel import Kernel, RunLedger
 from agorakit.methods.structured import (
     DEFAULT_RETRIES,
     StructuredOutputError,
@@ -38,7 +38,7 @@ class Session:
         method: str,
         default: ChatModel,
         kernel: Kernel,
-        run: RunContext,
+        run: RunLedger,
         *,
         models: Mapping[str, ChatModel] | None = None,
         sampling: Sampling | None = None,

@@ -10,18 +10,20 @@ crashed when a model wrapped its ledger in a fence.)
 
 from __future__ import annotations
 
-import json
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from agorakit.agents.output import describe_problem, read_json
+from agorakit.agents.output import retry_message as output_retry_message
 from agorakit.core.errors import ModelResponseError
 from agorakit.core.messages import Message
-from agorakit.models.json_reply import extract_json
 
 T = TypeVar("T", bound=BaseModel)
 
 DEFAULT_RETRIES = 2
+
+__all__ = ["DEFAULT_RETRIES", "StructuredOutputError", "describe_problem", "parse_structured", "retry_message"]
 
 
 class StructuredOutputError(ModelResponseError):
@@ -30,40 +32,8 @@ class StructuredOutputError(ModelResponseError):
 
 def parse_structured(text: str, schema: type[T]) -> T:
     """Validate ``text`` (JSON, possibly fenced or inside prose) as ``schema``."""
-    try:
-        data = json.loads(text, strict=False)
-    except json.JSONDecodeError:
-        data = extract_json(text)
-        if not isinstance(data, dict):  # none, or only a list inside an object cut short
-            data = _repaired(text) or data
-    if data is None:
-        raise ValueError("the reply contains no JSON object")
-    return schema.model_validate(data)
-
-
-def _repaired(text: str) -> dict[str, object] | None:
-    """The object in a reply cut short (out of tokens, or stopped mid-string by a
-    server whose grammar lets strings hold newlines), closed by ``json_repair``;
-    pydantic still decides whether what is left is valid."""
-    start = text.find("{")
-    if start < 0:
-        return None
-    import json_repair  # only for replies that failed to parse
-
-    value = json_repair.loads(text[start:])
-    return value if isinstance(value, dict) and value else None
+    return schema.model_validate(read_json(text))
 
 
 def retry_message(schema: type[BaseModel], problem: str) -> Message:
-    return Message(
-        "user",
-        f"That reply was not valid: {problem}. Reply again with only a JSON object matching this schema: "
-        + json.dumps(schema.model_json_schema()),
-    )
-
-
-def describe_problem(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors()[:5]]
-        return "; ".join(parts)
-    return str(error)
+    return output_retry_message(schema.model_json_schema(), problem)

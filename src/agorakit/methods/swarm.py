@@ -28,9 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agorakit.agents.agent import Agent
+from agorakit.agents.handoffs import Handoff
 from agorakit.methods.base import Method
 from agorakit.methods.session import Session
-from agorakit.methods.topology import HandoffResult, HandoffTeam, handoff
+from agorakit.methods.topology import HandoffResult, HandoffTeam
 
 ROLES: dict[str, str] = {
     "triage": (
@@ -75,9 +76,9 @@ class Swarm(Method):
             Agent(
                 name,
                 session.model_for(name),
-                ROLES.get(name, f"You are the team's {name}."),
-                tools=[
-                    handoff(other, HANDOFF_DESCRIPTIONS.get(other, f"Hand the conversation to {other}."))
+                instructions=ROLES.get(name, f"You are the team's {name}."),
+                handoffs=[
+                    Handoff(other, HANDOFF_DESCRIPTIONS.get(other, f"Hand the conversation to {other}."))
                     for other in config.agents
                     if other != name
                 ],

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agorakit.core.messages import Message
-from agorakit.kernel import Kernel, RunContext, default_kernel
+from agorakit.kernel import Kernel, RunLedger, default_kernel
 from agorakit.models.base import ChatModel, ModelRequest, Sampling, ToolSpec
 from agorakit.models.uri import resolve_model
 from agorakit.policy.decision import FALLBACKS, Fallback
@@ -88,7 +88,7 @@ async def generate_policy(
     model: ChatModel | str,
     *,
     kernel: Kernel | None = None,
-    run: RunContext | None = None,
+    run: RunLedger | None = None,
     sampling: Sampling | None = None,
     fallback: Fallback = "error",
 ) -> Policy:

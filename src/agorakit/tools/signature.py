@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.errors import PydanticUserError
 from pydantic.fields import FieldInfo
 
+from agorakit.core.context import RunContext
 from agorakit.core.errors import ToolDefinitionError
 
 # Google-style section headers. Only the argument sections are read; the others
@@ -82,18 +83,44 @@ def is_async_callable(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
 
 
-def build_validator(
-    fn: Callable[..., Any], tool_name: str, arg_docs: dict[str, str]
-) -> tuple[tuple[str, ...], int, type[BaseModel]]:
-    """A pydantic model of the parameters: (names in order, how many are positional-only, model).
+_CONTEXT_NAMES = ("ctx", "context", "run_context", "run_ctx")
 
-    Fields get internal names (``p0``, ``p1``...) and the real parameter name
-    as alias, so parameters such as ``model_name``, ``json`` or ``_private``
-    cannot clash with pydantic's own attributes. The schema and validation
-    both use the alias, so the model never sees the internal names.
+
+def _is_context(annotation: Any) -> bool:
+    return annotation is RunContext or get_origin(annotation) is RunContext
+
+
+def takes_context(fn: Callable[..., Any], tool_name: str) -> bool:
+    """Whether ``fn``'s first parameter asks for the :class:`RunContext` (then it is not a model argument).
+
+    A ``RunContext`` anywhere else, or a first parameter named like a context
+    but typed otherwise, is a definition error with a hint.
     """
+    parameters = list(_signature(fn, tool_name).parameters.values())
+    for index, param in enumerate(parameters):
+        if _is_context(param.annotation) and index > 0:
+            raise ToolDefinitionError(
+                f"tool {tool_name!r}: parameter {param.name!r} is a RunContext but not the first parameter",
+                hint="put the context first: def my_tool(ctx: RunContext[Deps], ...)",
+            )
+    if not parameters:
+        return False
+    first = parameters[0]
+    if _is_context(first.annotation):
+        return True
+    if first.name in _CONTEXT_NAMES and first.annotation is not inspect.Parameter.empty:
+        shown = getattr(first.annotation, "__name__", None) or repr(first.annotation)
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: the first parameter {first.name!r} is annotated {shown}, not RunContext",
+            hint="annotate it `RunContext[YourDeps]` (from agorakit import RunContext) to receive the run's "
+            "context, or rename it if it is an argument for the model",
+        )
+    return False
+
+
+def _signature(fn: Callable[..., Any], tool_name: str) -> inspect.Signature:
     try:
-        signature = inspect.signature(fn, eval_str=True)
+        return inspect.signature(fn, eval_str=True)
     except NameError as error:
         raise ToolDefinitionError(
             f"tool {tool_name!r}: cannot resolve a type annotation: {error}",
@@ -102,10 +129,26 @@ def build_validator(
     except (TypeError, ValueError) as error:
         raise ToolDefinitionError(f"tool {tool_name!r}: cannot read its signature: {error}") from error
 
+
+def build_validator(
+    fn: Callable[..., Any], tool_name: str, arg_docs: dict[str, str], *, skip_first: bool = False
+) -> tuple[tuple[str, ...], int, type[BaseModel]]:
+    """A pydantic model of the parameters: (names in order, how many are positional-only, model).
+
+    ``skip_first`` leaves out a leading context parameter (the runner passes it, not the model).
+
+    Fields get internal names (``p0``, ``p1``...) and the real parameter name
+    as alias, so parameters such as ``model_name``, ``json`` or ``_private``
+    cannot clash with pydantic's own attributes. The schema and validation
+    both use the alias, so the model never sees the internal names.
+    """
+    signature = _signature(fn, tool_name)
     names: list[str] = []
     n_positional = 0
     fields: dict[str, Any] = {}
     for index, param in enumerate(signature.parameters.values()):
+        if skip_first and index == 0:
+            continue
         if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             star = "*" if param.kind is inspect.Parameter.VAR_POSITIONAL else "**"
             raise ToolDefinitionError(

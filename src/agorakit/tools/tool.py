@@ -20,7 +20,8 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from pydantic import ValidationError
 from pydantic.errors import PydanticUserError
 
-from agorakit.core.errors import ToolArgumentsError, ToolDefinitionError
+from agorakit.core.context import current_context
+from agorakit.core.errors import ConfigError, ToolArgumentsError, ToolDefinitionError
 from agorakit.models.base import ToolSpec
 from agorakit.tools.signature import (
     MAX_ERRORS_SHOWN,
@@ -30,6 +31,7 @@ from agorakit.tools.signature import (
     parse_docstring,
     short_repr,
     strip_titles,
+    takes_context,
 )
 
 P = ParamSpec("P")
@@ -88,7 +90,10 @@ class Tool(Generic[P, R]):
         self.description = description.strip() if description is not None else summary
         self.timeout = timeout
         self.is_async = is_async_callable(fn)
-        self._names, self._n_positional, self._validator = build_validator(fn, tool_name, arg_docs)
+        self.takes_context = takes_context(fn, tool_name)
+        self._names, self._n_positional, self._validator = build_validator(
+            fn, tool_name, arg_docs, skip_first=self.takes_context
+        )
         try:
             schema = self._validator.model_json_schema()
         except (PydanticUserError, TypeError, ValueError) as error:
@@ -129,12 +134,21 @@ class Tool(Generic[P, R]):
         """Run the function with already validated arguments (from :meth:`validate`).
 
         A sync function runs in a worker thread so it never blocks the event loop.
+        A tool that takes the :class:`~agorakit.core.context.RunContext` gets the current run's.
         """
         if self._n_positional:
             args = tuple(arguments[name] for name in self._names[: self._n_positional])
             kwargs = {name: arguments[name] for name in self._names[self._n_positional :]}
         else:
             args, kwargs = (), arguments
+        if self.takes_context:
+            context = current_context()
+            if context is None:
+                raise ConfigError(
+                    f"tool {self.name!r} takes a RunContext, and none is active",
+                    hint="run it through an Agent (agent.run), which passes the run's context",
+                )
+            args = (context, *args)
         if self.is_async:
             return await self._call(*args, **kwargs)
         result = await asyncio.to_thread(self._call, *args, **kwargs)
@@ -201,6 +215,7 @@ class _SchemaTool(Tool[..., Any]):
         self.description = description.strip()
         self.timeout = timeout
         self.is_async = is_async_callable(fn)
+        self.takes_context = False
         self.parameters = schema
         self._spec = ToolSpec(name, self.description, schema)
         self._names = tuple(schema.get("properties") or ())

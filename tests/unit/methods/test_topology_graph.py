@@ -5,7 +5,7 @@ from __future__ import annotations
 from agorakit import ScriptedModel
 from agorakit.agents import Agent
 from agorakit.core.messages import Message
-from agorakit.kernel import RunContext
+from agorakit.kernel import RunLedger
 from agorakit.methods.topology import Graph
 
 
@@ -22,7 +22,7 @@ async def test_conditional_back_edge_loops_until_max_visits_then_falls_through()
     graph.add_edge("writer", "checker")
     graph.add_edge("checker", "writer", when=lambda out: "revise" in out)
     graph.add_edge("checker", "publish")
-    result = await graph.run("write", context=RunContext.create())
+    result = await graph.run("write", context=RunLedger.create())
     assert result.path == ["writer", "checker"] * 3 + ["publish"]
     assert result.visits == {"writer": 3, "checker": 3, "publish": 1}
     assert result.output == "published after revise 3"
@@ -32,7 +32,7 @@ async def test_condition_false_skips_the_loop() -> None:
     graph = Graph()
     graph.add_node(Agent("writer", ScriptedModel(["d1"]))).add_node(Agent("checker", ScriptedModel(["fine"])))
     graph.add_edge("writer", "checker").add_edge("checker", "writer", when=lambda out: "revise" in out)
-    result = await graph.run("write", context=RunContext.create())
+    result = await graph.run("write", context=RunLedger.create())
     assert result.path == ["writer", "checker"] and result.output == "fine"
 
 
@@ -44,7 +44,7 @@ async def test_view_all_shows_every_output_and_view_last_only_the_previous() -> 
         b = ScriptedModel(["B"])
         graph = Graph(view=view)  # type: ignore[arg-type]
         graph.add_node(Agent("a", ScriptedModel(["A"]))).add_node(Agent("b", b)).add_edge("a", "b")
-        await graph.run("t", context=RunContext.create())
+        await graph.run("t", context=RunLedger.create())
         assert [(m.role, m.name, m.content) for m in b.requests[0].messages[1:]] == expected
 
 
@@ -62,7 +62,7 @@ async def test_end_condition_and_start_node() -> None:
     for label in "abcd":
         graph.add_node(node(label), name=label)
     graph.add_edge("a", "b").add_edge("b", "c").add_edge("c", "d")
-    result = await graph.run("t", context=RunContext.create())
+    result = await graph.run("t", context=RunLedger.create())
     assert calls == ["b", "c"] and result.output == "c"
 
 
@@ -75,5 +75,5 @@ async def test_per_node_max_visits_overrides_the_default() -> None:
         return str(count)
 
     graph = Graph(max_visits=10).add_node(tick, max_visits=4).add_edge("tick", "tick")
-    result = await graph.run("t", context=RunContext.create())
+    result = await graph.run("t", context=RunLedger.create())
     assert result.visits == {"tick": 4} and result.output == "4"

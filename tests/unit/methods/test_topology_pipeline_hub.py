@@ -5,7 +5,7 @@ from __future__ import annotations
 from agorakit import ScriptedModel
 from agorakit.agents import Agent
 from agorakit.core.messages import Message
-from agorakit.kernel import RunContext
+from agorakit.kernel import RunLedger
 from agorakit.methods.topology import Hub, broadcast, sequential_pipeline
 
 
@@ -16,7 +16,7 @@ def contents(model: ScriptedModel, index: int = 0) -> list[tuple[str, str | None
 async def test_pipeline_passes_each_output_to_the_next_agent_in_order() -> None:
     models = {name: ScriptedModel([f"{name} out"]) for name in ("a", "b", "c")}
     agents = [Agent(name, models[name], instructions=f"you are {name}") for name in ("a", "b", "c")]
-    run = RunContext.create()
+    run = RunLedger.create()
     result = await sequential_pipeline(agents, "task", context=run)
     assert result.output == "c out"
     assert contents(models["a"]) == [("system", None, "you are a"), ("user", "user", "task")]
@@ -39,7 +39,7 @@ async def test_pipeline_stops_at_an_agent_without_an_answer() -> None:
 
     stuck = Agent("stuck", ScriptedModel([call("calculator", expression="1+1")]), tools=[], max_steps=1)
     never = ScriptedModel([])
-    result = await sequential_pipeline([stuck, Agent("never", never)], "task", context=RunContext.create())
+    result = await sequential_pipeline([stuck, Agent("never", never)], "task", context=RunLedger.create())
     # No tools offered -> the scripted tool call is still "a tool call": the agent never answers.
     assert result.output is None and result.stop_reason == "max_steps"
     assert not never.requests
@@ -48,7 +48,7 @@ async def test_pipeline_stops_at_an_agent_without_an_answer() -> None:
 async def test_hub_every_participant_sees_every_earlier_message() -> None:
     models = {name: ScriptedModel([f"{name} r1", f"{name} r2"]) for name in ("a", "b", "c")}
     agents = [Agent(name, models[name]) for name in ("a", "b", "c")]
-    result = await broadcast(agents, "topic", rounds=2, context=RunContext.create())
+    result = await broadcast(agents, "topic", rounds=2, context=RunLedger.create())
     # Round 1: c sees the task, a's and b's replies, as named user messages.
     assert contents(models["c"], 0)[1:] == [("user", "user", "topic"), ("user", "a", "a r1"), ("user", "b", "b r1")]
     # Round 2: a sees its own reply as the assistant's, everyone else's as theirs.
@@ -65,7 +65,7 @@ async def test_hub_every_participant_sees_every_earlier_message() -> None:
 async def test_parallel_hub_round_sees_only_the_previous_rounds() -> None:
     models = {name: ScriptedModel([f"{name} r1", f"{name} r2"]) for name in ("a", "b")}
     hub = Hub([Agent(n, models[n]) for n in ("a", "b")], rounds=2, parallel=True)
-    result = await hub.run("topic", context=RunContext.create())
+    result = await hub.run("topic", context=RunLedger.create())
     assert contents(models["b"], 0)[1:] == [("user", "user", "topic")]  # not a's round-1 reply
     assert contents(models["b"], 1)[1:] == [
         ("user", "user", "topic"),
@@ -78,5 +78,5 @@ async def test_parallel_hub_round_sees_only_the_previous_rounds() -> None:
 async def test_history_comes_before_the_task() -> None:
     model = ScriptedModel(["x"])
     history = [Message("user", "earlier", name="user")]
-    await Hub([Agent("b", model)]).run("now", history=history, context=RunContext.create())
+    await Hub([Agent("b", model)]).run("now", history=history, context=RunLedger.create())
     assert contents(model)[1:] == [("user", "user", "earlier"), ("user", "user", "now")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agorakit import ScriptedModel
 from agorakit.agents import Agent
-from agorakit.kernel import RunContext
+from agorakit.kernel import RunLedger
 from agorakit.methods.topology import GroupChat, Pipeline, sequential_pipeline
 from agorakit.models.scripted import call
 
@@ -15,7 +15,7 @@ async def test_team_as_tool_runs_on_the_argument_and_its_answer_flows_back() -> 
     research = Pipeline([Agent("researcher", researcher), Agent("summariser", summariser)], name="research")
     lead_model = ScriptedModel([call("research", task="find bee facts"), "Report: bees: short"])
     lead = Agent("lead", lead_model, tools=[research.as_tool("research", "Research a topic.")])
-    run = RunContext.create()
+    run = RunLedger.create()
     # The lead runs inside a team, so the nested team joins the same run.
     result = await sequential_pipeline([lead], "write a report", context=run)
     assert result.output == "Report: bees: short"
@@ -30,7 +30,7 @@ async def test_team_as_agent_is_a_participant_of_another_team() -> None:
     inner = Pipeline([Agent("x", ScriptedModel(["x1"])), Agent("y", ScriptedModel(["y1"]))]).as_agent("duo")
     solo = ScriptedModel(["s1"])
     chat = GroupChat([inner, Agent("solo", solo)], max_turns=2)
-    result = await chat.run("start", context=RunContext.create())
+    result = await chat.run("start", context=RunLedger.create())
     assert result.speakers == ["duo", "solo"]
     # The team's answer is one message authored by the team.
     assert [(m.role, m.name, m.content) for m in solo.requests[0].messages[1:]] == [

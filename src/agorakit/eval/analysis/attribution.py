@@ -37,7 +37,7 @@ from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
 from agorakit.core.usage import Usage
 from agorakit.eval.analysis.transcript import Step, Transcript
-from agorakit.kernel import Kernel, RunContext, default_kernel
+from agorakit.kernel import Kernel, RunLedger, default_kernel
 from agorakit.methods.session import Session
 from agorakit.models.base import ChatModel, Sampling
 from agorakit.models.uri import resolve_model
@@ -107,7 +107,7 @@ def blame_schema(agents: Sequence[str], steps: int) -> type[BaseModel]:
 def judge_session(judge: ChatModel | str, *, kernel: Kernel | None = None, max_tokens: int | None = None) -> Session:
     """A session for judge calls: greedy sampling, and a run context that writes no trace."""
     sampling = Sampling(temperature=0.0, max_tokens=max_tokens)
-    return Session("analyze", resolve_model(judge), kernel or default_kernel(), RunContext.create(), sampling=sampling)
+    return Session("analyze", resolve_model(judge), kernel or default_kernel(), RunLedger.create(), sampling=sampling)
 
 
 def clip(text: str, limit: int) -> str:

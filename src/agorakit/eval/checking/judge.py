@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from agorakit.core.messages import Message
 from agorakit.core.usage import Usage
 from agorakit.eval.sample import Sample
-from agorakit.kernel import Kernel, RunContext, default_kernel
+from agorakit.kernel import Kernel, RunLedger, default_kernel
 from agorakit.methods.session import Session
 from agorakit.methods.structured import DEFAULT_RETRIES
 from agorakit.models.base import ChatModel, Sampling
@@ -87,7 +87,7 @@ async def judge_answer(
     reply comes in ``retries + 1`` tries.
     """
     backend = resolve_model(model)
-    run = RunContext.create(tracer_for(trace))
+    run = RunLedger.create(tracer_for(trace))
     session = Session("judge", backend, kernel or default_kernel(), run, sampling=sampling or Sampling(temperature=0.0))
     reply = await session.structured(JUDGE_AGENT, judge_messages(sample, prediction), JudgeReply, retries=retries)
     return JudgeVerdict(reply.correct, reply.reason.strip(), run.usage)

@@ -4,17 +4,17 @@
 - :func:`broadcast` / :class:`Hub`: one shared conversation; everyone sees every message.
 - :class:`GroupChat`: round-robin or model-selected speakers, until a phrase, a predicate or ``max_turns``.
 - :class:`Graph`: nodes and conditional edges; cycles bounded by ``max_visits`` per node.
-- :func:`handoff` / :class:`HandoffTeam`: agents pass control with ``transfer_to_<name>`` tools.
+- :class:`HandoffTeam`: agents pass control with handoffs (``Agent(handoffs=[...])``).
 - :class:`Team`: every team above; ``team.as_agent()`` and ``team.as_tool(name, description)`` nest teams.
 
 Participants are :class:`~agorakit.agents.Agent` objects (or teams, or
 anything with ``name`` and the same ``run``). Pass ``context=`` a
-``RunContext`` or a method's ``Session`` so every call joins one run.
+``RunLedger`` or a method's ``Session`` so every call joins one run.
 """
 
 from agorakit.methods.topology.graph import Edge, Graph, GraphResult
 from agorakit.methods.topology.group_chat import ChatResult, GroupChat
-from agorakit.methods.topology.handoff import HandoffResult, HandoffTeam, handoff, handoff_target
+from agorakit.methods.topology.handoff import HandoffResult, HandoffTeam
 from agorakit.methods.topology.hub import Hub, broadcast, speak
 from agorakit.methods.topology.pipeline import Pipeline, sequential_pipeline
 from agorakit.methods.topology.scope import Context, Participant, Scope, current_scope, view_for
@@ -38,8 +38,6 @@ __all__ = [
     "TeamAgent",
     "broadcast",
     "current_scope",
-    "handoff",
-    "handoff_target",
     "select_speaker",
     "sequential_pipeline",
     "speak",

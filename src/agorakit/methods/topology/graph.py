@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from agorakit.agents.result import RunResult
 from agorakit.core.errors import ConfigError
@@ -25,7 +25,7 @@ class Edge:
 
 
 @dataclass(slots=True)
-class GraphResult(RunResult):
+class GraphResult(RunResult[str]):
     """A graph's outcome: the nodes in the order they ran, and visits per node."""
 
     path: list[str] = field(default_factory=list)
@@ -106,7 +106,7 @@ class Graph(Team):
                 return edge.target
         return None
 
-    async def _step(self, node: _Node, seen: list[Message], scope: Scope) -> RunResult | str:
+    async def _step(self, node: _Node, seen: list[Message], scope: Scope) -> RunResult[Any] | str:
         if isinstance(node.body, Participant):
             return await speak(node.body, seen, scope)
         output = await node.body(seen)
@@ -122,7 +122,7 @@ class Graph(Team):
         messages = list(conversation)
         visits = dict.fromkeys(self.nodes, 0)
         path: list[str] = []
-        last: RunResult | None = None
+        last: RunResult[Any] | None = None
         output: str | None = None
         while current is not None:
             node = self.nodes[current]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from agorakit.agents.agent import Agent
 from agorakit.agents.result import RunResult
@@ -23,7 +23,7 @@ Terminate = str | Callable[[Message], bool] | None
 
 
 @dataclass(slots=True)
-class ChatResult(RunResult):
+class ChatResult(RunResult[str]):
     """A group chat's outcome: who spoke, in order, and whether the termination condition fired."""
 
     speakers: list[str] = field(default_factory=list)
@@ -130,7 +130,7 @@ class GroupChat(Team):
         messages = list(conversation)
         speakers: list[str] = []
         previous: str | None = None
-        last: RunResult | None = None
+        last: RunResult[Any] | None = None
         for turn in range(self.max_turns):
             participant = await self._next(turn, previous, messages, scope)
             last = await speak(participant, messages, scope)
@@ -146,7 +146,7 @@ class GroupChat(Team):
 
     @staticmethod
     def _result(
-        scope: Scope, messages: list[Message], speakers: list[str], *, terminated: bool, last: RunResult | None
+        scope: Scope, messages: list[Message], speakers: list[str], *, terminated: bool, last: RunResult[Any] | None
     ) -> ChatResult:
         output = messages[-1].content if last is not None and last.output is not None else None
         return result(

@@ -12,7 +12,7 @@ from agorakit.methods.topology.scope import Context, Participant, Scope, result,
 from agorakit.methods.topology.team import Team
 
 
-async def speak(participant: Participant, conversation: Sequence[Message], scope: Scope) -> RunResult:
+async def speak(participant: Participant, conversation: Sequence[Message], scope: Scope) -> RunResult[str]:
     """One turn of ``participant`` on the shared ``conversation`` (as it sees it);
     the reply is recorded but not added to ``conversation``."""
     outcome = await participant.run(view_for(participant.name, conversation), context=scope.run)
@@ -42,7 +42,7 @@ class Hub(Team):
         self.parallel = parallel
         self.name = name
 
-    async def _run(self, conversation: list[Message], scope: Scope) -> RunResult:
+    async def _run(self, conversation: list[Message], scope: Scope) -> RunResult[str]:
         messages = list(conversation)
         steps = 0
         for _ in range(self.rounds):
@@ -67,6 +67,6 @@ class Hub(Team):
 
 async def broadcast(
     agents: Sequence[Participant], task: str | Sequence[Message], *, rounds: int = 1, context: Context = None
-) -> RunResult:
+) -> RunResult[str]:
     """Each agent in turn answers the conversation so far (task and every earlier reply)."""
     return await Hub(agents, rounds=rounds).run(task, context=context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from agorakit.agents.result import RunResult
 from agorakit.core.errors import ConfigError
@@ -23,9 +24,9 @@ class Pipeline(Team):
         self.participants = list(participants)
         self.name = name
 
-    async def _run(self, conversation: list[Message], scope: Scope) -> RunResult:
+    async def _run(self, conversation: list[Message], scope: Scope) -> RunResult[str]:
         messages = list(conversation)
-        step: RunResult | None = None
+        step: RunResult[Any] | None = None
         task: str | list[Message] = conversation
         for steps, participant in enumerate(self.participants, 1):
             step = await participant.run(task, context=scope.run)
@@ -40,6 +41,6 @@ class Pipeline(Team):
 
 async def sequential_pipeline(
     agents: Sequence[Participant], task: str | Sequence[Message], *, context: Context = None
-) -> RunResult:
+) -> RunResult[str]:
     """Run ``agents`` in order, each on the previous one's output; the last output is the answer."""
     return await Pipeline(agents).run(task, context=context)

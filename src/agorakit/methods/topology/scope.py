@@ -1,6 +1,6 @@
 """Where a topology runs: one run (usage, trace, budget) and, inside a method, its session.
 
-Every primitive takes ``context=``: a :class:`RunContext` (the run to join), a
+Every primitive takes ``context=``: a :class:`RunLedger` (the run to join), a
 :class:`Session` (a method's run: its transcript gets every message too), or
 ``None`` (join the team that is running now, if any, else start a new run).
 While a primitive runs it is the *current scope*, so a team called as a tool
@@ -19,11 +19,11 @@ from agorakit.agents.events import message_event
 from agorakit.agents.result import RunResult
 from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
-from agorakit.kernel import Kernel, RunContext, default_kernel
+from agorakit.kernel import Kernel, RunLedger, default_kernel
 from agorakit.methods.session import Session
 from agorakit.trace.setup import TraceOption, tracer_for
 
-Context: TypeAlias = RunContext | Session | None
+Context: TypeAlias = RunLedger | Session | None
 
 
 @runtime_checkable
@@ -35,15 +35,15 @@ class Participant(Protocol):
     def name(self) -> str: ...
 
     async def run(
-        self, task: str | Sequence[Message], *, history: Sequence[Message] = (), context: RunContext | None = None
-    ) -> RunResult: ...
+        self, task: str | Sequence[Message], *, history: Sequence[Message] = (), context: RunLedger | None = None
+    ) -> RunResult[str]: ...
 
 
 @dataclass(slots=True)
 class Scope:
     """The run a primitive's calls are accounted to, and the session (if any) whose transcript they join."""
 
-    run: RunContext
+    run: RunLedger
     session: Session | None = None
 
     def record(self, message: Message) -> None:
@@ -76,12 +76,12 @@ def resolve(context: Context, trace: TraceOption = None) -> Scope:
     if isinstance(context, Session):
         return Scope(context.run, context)
     running = _current.get()
-    if isinstance(context, RunContext):
-        # Joining the current run by its RunContext keeps its session.
+    if isinstance(context, RunLedger):
+        # Joining the current run by its RunLedger keeps its session.
         return running if running is not None and running.run is context else Scope(context)
     if context is not None:
-        raise ConfigError(f"context must be a RunContext or a Session, got {type(context).__name__}")
-    return running if running is not None else Scope(RunContext.create(tracer_for(trace)))
+        raise ConfigError(f"context must be a RunLedger or a Session, got {type(context).__name__}")
+    return running if running is not None else Scope(RunLedger.create(tracer_for(trace)))
 
 
 @contextmanager
@@ -116,7 +116,7 @@ def view_for(name: str, conversation: Sequence[Message]) -> list[Message]:
     return seen
 
 
-R = TypeVar("R", bound=RunResult)
+R = TypeVar("R", bound=RunResult[Any])
 
 
 def result(
@@ -125,7 +125,7 @@ def result(
     messages: list[Message],
     steps: int,
     *,
-    last: RunResult | None = None,
+    last: RunResult[Any] | None = None,
     kind: type[R] = RunResult,  # type: ignore[assignment]  # without kind, R is RunResult
     **extra: Any,
 ) -> R:
@@ -133,14 +133,4 @@ def result(
     fields in ``extra``): ``last`` (the participant run that ended the team
     early, if one did) gives the stop reason and error."""
     stop = last.stop_reason if last is not None and last.output is None else "final_answer"
-    return kind(
-        output=output,
-        messages=messages,
-        usage=scope.run.usage,
-        run_id=scope.run.run_id,
-        stop_reason=stop,
-        steps=steps,
-        usage_by_agent=scope.run.usage_by_agent,
-        error=last.error if last is not None else None,
-        **extra,
-    )
+    return kind.build(scope.run, output, messages, stop, steps, error=last.error if last is not None else None, **extra)

@@ -9,7 +9,7 @@ from typing import Any
 
 from agorakit.agents.result import RunResult
 from agorakit.core.messages import Message
-from agorakit.kernel import RunContext
+from agorakit.kernel import RunLedger
 from agorakit.methods.topology.scope import Context, Scope, active, as_conversation, current_scope, resolve
 from agorakit.tools import Tool
 from agorakit.trace.setup import TraceOption
@@ -29,7 +29,7 @@ class Team(ABC):
 
     async def run(
         self, task: str | Sequence[Message], *, history: Sequence[Message] = (), context: Context = None
-    ) -> RunResult:
+    ) -> RunResult[str]:
         """Run the team on ``task`` (after ``history``), in ``context`` (see :mod:`.scope`)."""
         scope = resolve(context, self.trace)
         tracer = scope.run.tracer
@@ -37,7 +37,7 @@ class Team(ABC):
             return await self._run(as_conversation(task, history), scope)
 
     @abstractmethod
-    async def _run(self, conversation: list[Message], scope: Scope) -> RunResult:
+    async def _run(self, conversation: list[Message], scope: Scope) -> RunResult[str]:
         """Run on ``conversation`` (its last message is the task)."""
 
     def as_agent(self, name: str | None = None) -> TeamAgent:
@@ -79,8 +79,8 @@ class TeamAgent:
         self.name = name
 
     async def run(
-        self, task: str | Sequence[Message], *, history: Sequence[Message] = (), context: RunContext | None = None
-    ) -> RunResult:
+        self, task: str | Sequence[Message], *, history: Sequence[Message] = (), context: RunLedger | None = None
+    ) -> RunResult[str]:
         return await self.team.run(task, history=history, context=context)
 
     def __repr__(self) -> str:

@@ -1,0 +1,57 @@
+"""``RunContext[Deps]``: what a tool or a dynamic instruction gets to know about the run it serves.
+
+A tool asks for it by annotating its first parameter ``RunContext[MyDeps]``
+(that parameter is not shown to the model); instructions given as a callable
+receive it too. ``deps`` is whatever the caller passed as ``agent.run(...,
+deps=...)``: a database handle, a user id, an HTTP client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from agorakit.core.messages import Message
+from agorakit.core.usage import Usage
+
+Deps = TypeVar("Deps")
+
+
+@dataclass(slots=True)
+class RunContext(Generic[Deps]):
+    """The run a tool call or an instruction belongs to.
+
+    ``agent`` is the name of the agent acting now (it changes on a handoff),
+    ``step`` its step number in this run, ``messages`` the conversation so far
+    (read it, do not change it), ``usage`` the run's usage so far.
+    """
+
+    deps: Deps
+    agent: str
+    run_id: str
+    usage: Usage = field(default_factory=Usage)
+    messages: list[Message] = field(default_factory=list)
+    step: int = 0
+    # A handoff tool names the agent to take over here; the runner reads it after the step.
+    handoff_to: str | None = None
+
+
+_current: ContextVar[RunContext[object] | None] = ContextVar("agorakit_run_context", default=None)
+
+
+def current_context() -> RunContext[object] | None:
+    """The context of the agent run in progress in this task, if any."""
+    return _current.get()
+
+
+@contextmanager
+def using_context(context: RunContext[object]) -> Iterator[None]:
+    """Make ``context`` current while an agent run is in progress (tasks started inside inherit it)."""
+    token = _current.set(context)
+    try:
+        yield
+    finally:
+        _current.reset(token)

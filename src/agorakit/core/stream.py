@@ -1,0 +1,115 @@
+"""Streaming: the typed events a run emits while it works, and how a caller listens.
+
+Whoever produces an event (the kernel for text deltas and usage, the tool
+dispatcher for tool calls, the policy gate for its decisions, the runner for
+handoffs) calls :func:`emit`; nothing is built unless someone listens, so runs
+that are not streamed pay one context-variable lookup per event site.
+:func:`stream_events` runs a coroutine with a listener and yields its events
+as they come, then the final result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Generic, TypeAlias, TypeVar
+
+from agorakit.core.messages import ToolCall
+from agorakit.core.usage import Usage
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """Text of ``agent``'s reply as the model produces it."""
+
+    agent: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    agent: str | None
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFinished:
+    """A call's outcome: ``content`` is what the model will read, ``ok`` false for an error observation."""
+
+    agent: str | None
+    call: ToolCall
+    content: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    """The policy's verdict on a tool call, before the tool runs (``reason`` says why)."""
+
+    tool: str
+    allowed: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffEvent:
+    source: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """One model call's usage (``call``) and the run's total after it (``total``)."""
+
+    agent: str | None
+    call: Usage
+    total: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished(Generic[R]):
+    """The last event: the run's result, as ``run()`` would have returned it."""
+
+    result: R
+
+
+StreamEvent: TypeAlias = TextDelta | ToolCallStarted | ToolCallFinished | PolicyDecision | HandoffEvent | UsageEvent
+Listener = Callable[[StreamEvent], None]
+
+_listener: contextvars.ContextVar[Listener | None] = contextvars.ContextVar("agorakit_stream", default=None)
+
+
+def listening() -> bool:
+    """Whether the run in progress is being streamed (so deltas are worth producing)."""
+    return _listener.get() is not None
+
+
+def emit(event: StreamEvent) -> None:
+    listener = _listener.get()
+    if listener is not None:
+        listener(event)
+
+
+async def stream_events(run: Callable[[], Coroutine[Any, Any, R]]) -> AsyncIterator[StreamEvent | RunFinished[R]]:
+    """Run ``run()`` in its own task with a listener; yield its events, then :class:`RunFinished`.
+
+    The run's exception, if any, is raised here after the events before it. A
+    caller that stops iterating early cancels the run.
+    """
+    queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+    context = contextvars.copy_context()
+    context.run(_listener.set, queue.put_nowait)
+    task = asyncio.create_task(run(), context=context)
+    task.add_done_callback(lambda _: queue.put_nowait(None))
+    try:
+        while (event := await queue.get()) is not None:
+            yield event
+        yield RunFinished(task.result())
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
