@@ -10,11 +10,13 @@ per call, agent and run, enforces run budgets, and traces each call as a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from agorakit.core.errors import ModelTimeout, TransientModelError
+from agorakit.core.errors import ModelResponseError, ModelTimeout, TransientModelError
+from agorakit.core.stream import TextDelta, UsageEvent, emit, listening
 from agorakit.kernel.clock import CallClock
 from agorakit.kernel.pricing import PriceTable
 from agorakit.kernel.retry import RetryPolicy
@@ -73,8 +75,12 @@ class Kernel:
     ) -> Completion:
         """One completion, with queueing, retries, timeout, accounting and a trace span.
 
-        ``timeout`` overrides the kernel's total for this call.
+        ``timeout`` overrides the kernel's total for this call. In a streamed run
+        (see :mod:`agorakit.core.stream`) the call streams, its text arriving as
+        :class:`~agorakit.core.stream.TextDelta` events.
         """
+        if listening():
+            return await self._complete_streamed(model, request, run, agent, timeout)
         run = run if run is not None else RunLedger.create()
         run.check_budget()
         tracer = run.tracer
@@ -177,6 +183,19 @@ class Kernel:
 
     # -- internals -----------------------------------------------------------
 
+    async def _complete_streamed(
+        self, model: ChatModel, request: ModelRequest, run: RunLedger | None, agent: str | None, timeout: float | None
+    ) -> Completion:
+        completion: Completion | None = None
+        async for chunk in self.stream(model, request, run=run, agent=agent, timeout=timeout):
+            if chunk.delta:
+                emit(TextDelta(agent, chunk.delta))
+            if chunk.completion is not None:
+                completion = chunk.completion
+        if completion is None:
+            raise ModelResponseError(f"{model.uri} ended its stream without a completion")
+        return completion
+
     def _queue(self, model: ChatModel) -> asyncio.Semaphore | None:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
@@ -236,6 +255,8 @@ class Kernel:
         usage.calls = 1
         usage.cost_usd = self.prices.cost(model.model_name, usage, hosted=model.hosted)
         run.record(usage, agent=agent, model=model.uri)
+        if listening():
+            emit(UsageEvent(agent, usage, dataclasses.replace(run.usage)))
         if not run.tracer.enabled:
             return
         span.attributes.update(

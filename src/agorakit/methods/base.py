@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
+from agorakit.agents.sync import run_sync
 from agorakit.core import settings
 from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
+from agorakit.core.stream import RunFinished, StreamEvent, stream_events
 from agorakit.kernel import Budget, Kernel, RunLedger, default_kernel
 from agorakit.methods.answers import extract_answer
 from agorakit.methods.result import MethodResult
@@ -18,6 +19,7 @@ from agorakit.methods.session import Session
 from agorakit.models.base import ChatModel, Sampling
 from agorakit.models.uri import resolve_model
 from agorakit.trace import attributes as attr
+from agorakit.trace.run_span import traced_run
 from agorakit.trace.setup import TraceOption, tracer_for
 
 OP_INVOKE_METHOD = "invoke_method"
@@ -70,6 +72,7 @@ class Method(ABC):
         self._budget = budget
         self._sampling = sampling
         self._trace = trace
+        self._resolved: dict[str | int, ChatModel] = {}
 
     @abstractmethod
     async def solve(self, task: str, session: Session) -> str:
@@ -80,7 +83,26 @@ class Method(ABC):
         return extract_answer(answer)
 
     def run_sync(self, task: str) -> MethodResult:
-        return asyncio.run(self.run(task))
+        """``run`` for scripts and notebooks without an event loop (closes the backends after)."""
+        return run_sync(lambda: self.run(task), lambda: self._backends)
+
+    async def run_stream(self, task: str) -> AsyncIterator[StreamEvent | RunFinished[MethodResult]]:
+        """``run``, yielding its agents' events as they happen (text deltas, tool calls,
+        handoffs, usage), then :class:`~agorakit.core.stream.RunFinished` with the result."""
+        async for event in stream_events(lambda: self.run(task)):
+            yield event
+
+    def _backend(self, spec: str | ChatModel) -> ChatModel:
+        """The backend for ``spec``, resolved once per method (so run_sync can close it)."""
+        key = spec if isinstance(spec, str) else id(spec)
+        model = self._resolved.get(key)
+        if model is None:
+            model = self._resolved[key] = resolve_model(spec)
+        return model
+
+    @property
+    def _backends(self) -> list[ChatModel]:
+        return list(self._resolved.values())
 
     async def run(self, task: str, *, context: RunLedger | None = None) -> MethodResult:
         """Run the method on ``task``.
@@ -91,8 +113,8 @@ class Method(ABC):
         """
         if not task.strip():
             raise ConfigError(f"{self.name}: the task is empty", hint="give the method a task, e.g. 'What is 17 * 23?'")
-        default = resolve_model(self._model_spec)
-        models = {role: resolve_model(spec) for role, spec in self._role_specs.items()}
+        default = self._backend(self._model_spec)
+        models = {role: self._backend(spec) for role, spec in self._role_specs.items()}
         run = context if context is not None else RunLedger.create(tracer_for(self._trace), self._budget)
         tracer = run.tracer
         attributes: dict[str, Any] | None = None
@@ -108,33 +130,27 @@ class Method(ABC):
         session = Session(
             self.name, default, self._kernel or default_kernel(), run, models=models, sampling=self._sampling
         )
-        try:
-            with tracer.span(f"{OP_INVOKE_METHOD} {self.name}", attributes) as root:
-                session.note(Message("user", task, name="user"))
-                answer = await self.solve(task, session)
-                result = MethodResult(
-                    method=self.name,
-                    answer=answer,
-                    final_answer=self.extract(answer),
-                    transcript=session.transcript,
-                    usage=run.usage,
-                    usage_by_agent=run.usage_by_agent,
-                    run_id=run.run_id,
-                    details=session.details,
+        with traced_run(tracer, f"{OP_INVOKE_METHOD} {self.name}", attributes) as root:
+            session.note(Message("user", task, name="user"))
+            answer = await self.solve(task, session)
+            result = MethodResult(
+                method=self.name,
+                answer=answer,
+                final_answer=self.extract(answer),
+                transcript=session.transcript,
+                usage=run.usage,
+                usage_by_agent=run.usage_by_agent,
+                run_id=run.run_id,
+                details=session.details,
+            )
+            if tracer.enabled:
+                root.attributes.update(
+                    {
+                        attr.INPUT_TOKENS: run.usage.input_tokens,
+                        attr.OUTPUT_TOKENS: run.usage.output_tokens,
+                        "agorakit.calls": run.usage.calls,
+                    }
                 )
-                if tracer.enabled:
-                    root.attributes.update(
-                        {
-                            attr.INPUT_TOKENS: run.usage.input_tokens,
-                            attr.OUTPUT_TOKENS: run.usage.output_tokens,
-                            "agorakit.calls": run.usage.calls,
-                        }
-                    )
-                    if tracer.capture_content:
-                        root.attributes["agorakit.output"] = answer
-            return result
-        except BaseException as error:
-            tracer.flush(timeout=10.0)
-            if getattr(error, "run_id", "") is None and tracer.enabled:
-                error.run_id = run.run_id  # type: ignore[attr-defined]
-            raise
+                if tracer.capture_content:
+                    root.attributes["agorakit.output"] = answer
+        return result

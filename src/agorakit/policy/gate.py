@@ -21,6 +21,7 @@ from pydantic_core import to_jsonable_python
 
 from agorakit.core.errors import ConfigError
 from agorakit.core.messages import ToolCall
+from agorakit.core.stream import PolicyDecision, emit
 from agorakit.policy.decision import Decision
 from agorakit.policy.errors import PolicyDenied, PolicyStopped
 from agorakit.policy.policy import Approver, Policy
@@ -79,6 +80,7 @@ class PolicyGate:
         audit = tracer if tracer is not None and tracer.enabled else None
         if audit is not None:
             audit.event(DECISION_EVENT, decision_attributes(call, decision))
+        emit(PolicyDecision(call.name, decision.allowed, decision.reason))
         if decision.allowed:
             return None
         if decision.fallback == "stop":

@@ -29,6 +29,7 @@ from typing import Any
 import pydantic_core
 from pydantic import BaseModel
 
+from agorakit.core.context import current_context
 from agorakit.core.errors import (
     ConfigError,
     ToolArgumentsError,
@@ -38,6 +39,7 @@ from agorakit.core.errors import (
     ToolTimeout,
 )
 from agorakit.core.messages import INVALID_ARGUMENTS_KEY, Message, ToolCall, tool_result
+from agorakit.core.stream import ToolCallFinished, ToolCallStarted, emit, listening
 from agorakit.models.base import ToolSpec
 from agorakit.policy import Policy, PolicyGate, PolicyStopped
 from agorakit.policy.gate import NO_POLICY, NONE_EVENT, REASON
@@ -153,6 +155,20 @@ class ToolDispatcher:
         Raises :class:`PolicyStopped` when the policy refuses the call with
         the ``stop`` fallback (the call did not run).
         """
+        if listening():
+            return await self._execute_announced(call, tracer)
+        return await self._execute(call, tracer)
+
+    async def _execute_announced(self, call: ToolCall, tracer: Tracer | None) -> ToolResult:
+        """``_execute`` for a streamed run: the call's start and outcome are events too."""
+        context = current_context()
+        agent = context.agent if context is not None else None
+        emit(ToolCallStarted(agent, call))
+        result = await self._execute(call, tracer)
+        emit(ToolCallFinished(agent, call, result.content, result.ok))
+        return result
+
+    async def _execute(self, call: ToolCall, tracer: Tracer | None) -> ToolResult:
         if tracer is None:
             start = time.perf_counter()
             content, error = await self._run(call, None)

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from agorakit.agents.result import RunResult
 from agorakit.core.messages import Message
+from agorakit.core.stream import RunFinished, StreamEvent, stream_events
 from agorakit.kernel import RunLedger
 from agorakit.methods.topology.scope import Context, Scope, active, as_conversation, current_scope, resolve
 from agorakit.tools import Tool
+from agorakit.trace.run_span import traced_run
 from agorakit.trace.setup import TraceOption
 
 TASK_SCHEMA: dict[str, Any] = {
@@ -32,9 +34,16 @@ class Team(ABC):
     ) -> RunResult[str]:
         """Run the team on ``task`` (after ``history``), in ``context`` (see :mod:`.scope`)."""
         scope = resolve(context, self.trace)
-        tracer = scope.run.tracer
-        with active(scope), tracer.span(f"invoke_team {self.name}", {"agorakit.team": self.name}):
+        with active(scope), traced_run(scope.run.tracer, f"invoke_team {self.name}", {"agorakit.team": self.name}):
             return await self._run(as_conversation(task, history), scope)
+
+    async def run_stream(
+        self, task: str | Sequence[Message], *, history: Sequence[Message] = (), context: Context = None
+    ) -> AsyncIterator[StreamEvent | RunFinished[RunResult[str]]]:
+        """``run``, yielding its agents' events as they happen, then
+        :class:`~agorakit.core.stream.RunFinished` with the result."""
+        async for event in stream_events(lambda: self.run(task, history=history, context=context)):
+            yield event
 
     @abstractmethod
     async def _run(self, conversation: list[Message], scope: Scope) -> RunResult[str]:
