@@ -92,5 +92,5 @@ def test_bad_scripts_are_clear_errors(tmp_path: Path, text: str, message: str) -
 async def test_stream_yields_words_then_completion() -> None:
     model = ScriptedModel(["a b c"])
     chunks = [c async for c in model.stream(req("x"))]
-    assert "".join(c.delta for c in chunks) == "a b c "
+    assert "".join(c.delta for c in chunks) == "a b c"  # the deltas add up to the content exactly
     assert chunks[-1].completion is not None

@@ -102,8 +102,9 @@ class ScriptedModel:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         completion = await self.complete(request)
-        for word in (completion.message.content or "").split(" "):
-            yield StreamChunk(delta=word + " ")
+        words = (completion.message.content or "").split(" ") if completion.message.content else []
+        for index, word in enumerate(words):
+            yield StreamChunk(delta=word if index == len(words) - 1 else word + " ")
         yield StreamChunk(completion=completion)
 
 

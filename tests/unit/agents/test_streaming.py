@@ -1,0 +1,103 @@
+"""Streaming: typed events as the run works, then the result."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agorakit import Agent, ScriptedModel, call, tool
+from agorakit.core.stream import (
+    HandoffEvent,
+    PolicyDecision,
+    RunFinished,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    UsageEvent,
+)
+from agorakit.methods.topology import GroupChat
+from agorakit.policy import Policy
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+POLICY = Policy.load("""
+version: 1
+fallback: error
+tools:
+  add:
+    - effect: allow
+""")
+
+
+async def test_an_agent_streams_tool_calls_decisions_usage_text_and_the_result() -> None:
+    model = ScriptedModel([call("add", a=2, b=3), "The sum is 5"])
+    agent = Agent("calc", model, tools=[add], policy=POLICY, trace=False)
+    events = [event async for event in agent.run_stream("2 + 3?")]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == [
+        "UsageEvent",
+        "ToolCallStarted",
+        "PolicyDecision",
+        "ToolCallFinished",
+        "TextDelta",
+        "TextDelta",
+        "TextDelta",
+        "TextDelta",
+        "UsageEvent",
+        "RunFinished",
+    ]
+    started, decision, finished = events[1], events[2], events[3]
+    assert isinstance(started, ToolCallStarted) and started.agent == "calc" and started.call.name == "add"
+    assert isinstance(decision, PolicyDecision) and decision.allowed and decision.tool == "add"
+    assert isinstance(finished, ToolCallFinished) and finished.content == "5" and finished.ok
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text == "The sum is 5"
+    usage = [e for e in events if isinstance(e, UsageEvent)]
+    assert usage[-1].total.calls == 2 and usage[0].total.calls == 1
+    final = events[-1]
+    assert isinstance(final, RunFinished) and final.result.output == "The sum is 5"
+
+
+async def test_a_handoff_is_an_event() -> None:
+    b = Agent("b", ScriptedModel(["b here"]))
+    a = Agent("a", ScriptedModel([call("transfer_to_b")]), handoffs=[b], trace=False)
+    events = [e async for e in a.run_stream("x")]
+    assert [e for e in events if isinstance(e, HandoffEvent)] == [HandoffEvent("a", "b")]
+    assert isinstance(events[-1], RunFinished) and events[-1].result.output == "b here"
+
+
+async def test_a_team_streams_every_agents_text_in_turn() -> None:
+    agents = [Agent(name, ScriptedModel([f"{name} speaks"]), trace=False) for name in ("x", "y")]
+    chat = GroupChat(agents, max_turns=2, terminate_on=None)
+    chat.trace = False
+    events = [e async for e in chat.run_stream("topic")]
+    spoken = [(e.agent, e.text) for e in events if isinstance(e, TextDelta)]
+    assert spoken == [("x", "x "), ("x", "speaks"), ("y", "y "), ("y", "speaks")]
+    assert isinstance(events[-1], RunFinished) and events[-1].result.output == "y speaks"
+
+
+async def test_a_consumer_that_stops_early_cancels_the_run() -> None:
+    model = ScriptedModel([call("add", a=1, b=1)] * 5)
+    agent = Agent("calc", model, tools=[add], max_steps=5, loop_limit=10, trace=False)
+    stream = agent.run_stream("loop")
+    async for event in stream:
+        if isinstance(event, ToolCallFinished):
+            break
+    await stream.aclose()
+    made = len(model.requests)
+    await asyncio.sleep(0.05)
+    assert made < 5 and len(model.requests) == made  # cancelled: no further steps
+
+
+async def test_a_run_that_is_not_streamed_emits_nothing_and_calls_complete() -> None:
+    class CompleteOnly(ScriptedModel):
+        async def stream(self, request):  # type: ignore[no-untyped-def, override]
+            raise AssertionError("a plain run must not stream")
+            yield  # pragma: no cover
+
+    result = await Agent("a", CompleteOnly(["hi"]), trace=False).run("x")
+    assert result.output == "hi"
