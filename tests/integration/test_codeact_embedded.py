@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agorakit import Agent, tool
+from agorakit import Agent, CodeAct, tool
 from agorakit.cli.main import app
 from agorakit.models.llamacpp import LlamaCppModel
 from agorakit.policy import Policy
@@ -38,9 +38,9 @@ async def test_codeact_calls_a_tool_from_code_under_a_policy(gemma: LlamaCppMode
     agent = Agent(
         "coder",
         gemma,
-        "You are a careful programmer.",
-        [secret_number],
-        strategy="codeact",
+        instructions="You are a careful programmer.",
+        tools=[secret_number],
+        strategy=CodeAct(),
         policy=Policy.load(POLICY, known_tools=["secret_number"]),
         max_steps=4,
         trace=db,

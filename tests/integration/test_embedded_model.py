@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from agorakit import Agent
+from agorakit import Agent, ReAct
 from agorakit.core import errors
 from agorakit.core.messages import Message
 from agorakit.kernel import NO_RETRY, Kernel
@@ -76,11 +76,10 @@ async def test_agent_run_and_its_trace_agree(gemma: LlamaCppModel, tmp_path: Pat
     agent = Agent(
         "solver",
         gemma,
-        "You are a careful assistant.",
-        [calculator],
+        instructions="You are a careful assistant.",
+        tools=[calculator],
         max_steps=3,
-        tool_first=True,
-        answer_after_tools=True,
+        strategy=ReAct(tool_first=True, answer_after_tools=True),
         trace=db,
     )
     result = await agent.run(QUESTION)

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from agorakit import Agent, ScriptedModel, call
+from agorakit import Agent, ReAct, ScriptedModel, call
 from agorakit.models.llamacpp import LlamaCppModel
 from agorakit.tools.mcp import MCPServer
 from agorakit.trace.tracer import MemorySink
@@ -79,7 +79,13 @@ async def test_killing_the_server_mid_call_gives_the_agent_a_clear_error_within_
 async def test_the_embedded_model_calls_an_mcp_tool(gemma: LlamaCppModel) -> None:
     async with calc() as server:
         schema = {item.name: item.input_schema for item in await server.list_tools()}["add"]
-        agent = Agent(model=gemma, tools=await server.tools(include=["add"]), tool_first=True, max_steps=3, trace=False)
+        agent = Agent(
+            model=gemma,
+            tools=await server.tools(include=["add"]),
+            strategy=ReAct(tool_first=True),
+            max_steps=3,
+            trace=False,
+        )
         result = await agent.run("What is 2 + 3? Use the add tool.")
 
         first = next(m for m in result.messages if m.role == "assistant")

@@ -2,6 +2,7 @@
 
 from agorakit.agents.agent import DEFAULT_INSTRUCTIONS, Agent
 from agorakit.agents.codeact import CodeAct
+from agorakit.agents.handoffs import Handoff
 from agorakit.agents.react import ReAct
 from agorakit.agents.result import RunResult, StopReason
 from agorakit.agents.strategy import Outcome, Play, Reading, Setup, Strategy, Turn
@@ -11,6 +12,7 @@ __all__ = [
     "DEFAULT_INSTRUCTIONS",
     "Agent",
     "CodeAct",
+    "Handoff",
     "Outcome",
     "Play",
     "ReAct",

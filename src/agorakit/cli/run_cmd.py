@@ -14,7 +14,7 @@ from agorakit.cli.methods_cmd import METHOD_CALL_CAP
 from agorakit.core import settings
 
 if TYPE_CHECKING:
-    from agorakit.agents import Agent
+    from agorakit.agents import Agent, RunResult
     from agorakit.models.base import ChatModel
     from agorakit.tools import Tool
 
@@ -56,6 +56,9 @@ def run(
             help="Make the first step call a tool (default: on for the embedded llamacpp models, off otherwise).",
         ),
     ] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Print the answer as it is generated, and each tool call as it runs.")
+    ] = False,
     method: Annotated[
         str | None, typer.Option("--method", help="Run a multi-agent method instead (see `agora methods`).")
     ] = None,
@@ -123,10 +126,15 @@ def run(
         token_budget=token_budget,
         trace=trace,
     )
-    with console.status(f"Running on {backend.uri} …", spinner="dots"):
-        result = asyncio.run(agent.run(task))
+    if stream:
+        result, shown = asyncio.run(_stream(agent, task, console))
+    else:
+        with console.status(f"Running on {backend.uri} …", spinner="dots"):
+            result = asyncio.run(agent.run(task))
+        shown = False
     if result.output is not None:
-        console.print(result.output, markup=False, highlight=False)
+        if not shown:
+            console.print(result.output, markup=False, highlight=False)
     else:
         console.print(f"[yellow]no final answer:[/yellow] {escape(result.explanation)}", highlight=False)
     usage = result.usage
@@ -139,6 +147,31 @@ def run(
         console.print(f"run id: [bold]{result.run_id}[/bold]   (agora trace show {result.run_id})", highlight=False)
     if result.stop_reason != "final_answer":
         raise typer.Exit(3)
+
+
+async def _stream(agent: Agent, task: str, console: Console) -> tuple[RunResult[str], bool]:
+    """Run ``agent`` printing text as it comes and tool calls as they run; the result,
+    and whether its answer was printed already (streamed in full)."""
+    from agorakit.core.stream import RunFinished, TextDelta, ToolCallFinished, ToolCallStarted
+
+    text: list[str] = []
+    async for event in agent.run_stream(task):
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+            console.file.write(event.text)
+            console.file.flush()
+        elif isinstance(event, ToolCallStarted):
+            arguments = ", ".join(f"{k}={v!r}" for k, v in event.call.arguments.items())
+            console.print(f"[dim]→ {escape(event.call.name)}({escape(arguments)})[/dim]", highlight=False)
+            text.clear()  # text before a tool call is not the answer
+        elif isinstance(event, ToolCallFinished):
+            console.print(f"[dim]← {escape(event.content[:200])}[/dim]", highlight=False)
+        elif isinstance(event, RunFinished):
+            result: RunResult[str] = event.result
+    shown = bool(text) and "".join(text).strip() == (result.output or "").strip()
+    if text:
+        console.file.write("\n")
+    return result, shown
 
 
 def default_agent(
