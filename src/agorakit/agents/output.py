@@ -21,6 +21,7 @@ from pydantic.errors import PydanticUserError
 from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
 from agorakit.models.json_reply import extract_json
+from agorakit.tools.signature import strip_titles
 
 T = TypeVar("T")
 WRAP_KEY = "result"
@@ -47,7 +48,7 @@ class OutputSpec(Generic[T]):
                 f"output_type {name} cannot be described as JSON: {error}",
                 hint="use a pydantic model, a dataclass, a TypedDict or a JSON-friendly type (int, str, list[...])",
             ) from error
-        _drop_titles(schema)
+        strip_titles(schema)
         wrapped = schema.get("type") != "object"
         if wrapped:
             defs = schema.pop("$defs", None)
@@ -110,14 +111,3 @@ def retry_message(schema: dict[str, Any], problem: str) -> Message:
         f"That reply was not valid: {problem}. Reply again with only a JSON object matching this schema: "
         + json.dumps(schema),
     )
-
-
-def _drop_titles(schema: Any) -> None:
-    # Titles are noise in a prompt and make small models echo them.
-    if isinstance(schema, dict):
-        schema.pop("title", None)
-        for value in schema.values():
-            _drop_titles(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            _drop_titles(value)

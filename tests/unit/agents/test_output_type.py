@@ -15,6 +15,7 @@ from agorakit.core.errors import ConfigError, OutputInvalid
 
 
 class City(BaseModel):
+    title: str = "city"  # a field named like the schema keyword stays in the schema
     name: str
     country: str
     population: int = Field(ge=0)
@@ -37,6 +38,8 @@ async def test_a_pydantic_output_is_validated_and_typed() -> None:
     result = await agent.run("A French city?")
     assert result.output == City(name="Lyon", country="France", population=522000)
     request = model.requests[0]
+    assert request.response_schema is not None and "title" in request.response_schema["properties"]
+    assert "title" not in request.response_schema  # pydantic's generated titles are dropped
     # Without tools the first step asks for the schema directly (the embedded model's grammar holds it).
     assert request.response_schema is not None and request.response_schema["required"] == [
         "name",
