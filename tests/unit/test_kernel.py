@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import random
+from collections.abc import AsyncIterator
 
 import pytest
 
 from agorakit.core import errors
 from agorakit.core.messages import Message
 from agorakit.core.usage import Usage
-from agorakit.kernel import NO_RETRY, Budget, Kernel, PriceTable, RetryPolicy, RunLedger
+from agorakit.kernel import NO_RETRY, Budget, Kernel, ManualClock, PriceTable, RetryPolicy, RunLedger
 from agorakit.models import Completion, Delay, ModelRequest, ScriptedModel
+from agorakit.models.base import StreamChunk
 from agorakit.trace import MemorySink, Tracer
 
 FAST = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.002)
+# Backoff of 1, 2, 4, ... s exactly, for tests on a ManualClock (no real time passes).
+EXACT = RetryPolicy(max_attempts=4, initial_backoff=1.0, max_backoff=20.0, jitter=0.0)
 
 
 def request(text: str = "hi") -> ModelRequest:
@@ -28,6 +32,15 @@ def traced_run(budget: Budget | None = None) -> tuple[RunLedger, MemorySink]:
 
 def spans_ended(sink: MemorySink) -> list[tuple]:
     return [r for r in sink.records if r[0] == "span_end"]
+
+
+def retry_events(sink: MemorySink) -> list[dict]:
+    return [r[5] for r in sink.records if r[0] == "event" and r[4] == "retry"]
+
+
+def on_clock(clock: ManualClock, script: list) -> ScriptedModel:
+    """A scripted model whose ``Delay`` items take virtual time on ``clock``."""
+    return ScriptedModel(script, sleep=clock.sleep)
 
 
 async def test_transient_failures_are_retried_until_success() -> None:
@@ -61,12 +74,30 @@ async def test_non_transient_errors_are_not_retried() -> None:
     assert end[5]["error.type"] == "ModelRequestError"
 
 
-async def test_retry_after_is_honoured() -> None:
-    model = ScriptedModel([errors.RateLimited("slow down", retry_after=0.3), "ok"])
-    started = time.monotonic()
-    completion = await Kernel(retry=FAST).complete(model, request())
+async def test_backoff_waits_exactly_the_policy_delays_on_the_clock() -> None:
+    clock = ManualClock()
+    model = ScriptedModel([errors.ModelServerError(f"boom {i}") for i in range(3)] + ["ok"])
+    run, sink = traced_run()
+    completion = await Kernel(retry=EXACT, clock=clock).complete(model, request(), run=run)
     assert completion.message.content == "ok"
-    assert time.monotonic() - started >= 0.3
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    assert clock.now() == 7.0
+    assert [(e["agorakit.attempt"], e["agorakit.retry.delay_s"]) for e in retry_events(sink)] == [
+        (1, 1.0),
+        (2, 2.0),
+        (3, 4.0),
+    ]
+
+
+async def test_retry_after_is_honoured_with_jitter_on_top() -> None:
+    clock = ManualClock()
+    model = ScriptedModel([errors.RateLimited("slow down", retry_after=0.3), "ok"])
+    policy = RetryPolicy(jitter=0.25, rng=random.Random(5))
+    completion = await Kernel(retry=policy, clock=clock).complete(model, request())
+    assert completion.message.content == "ok"
+    expected = 0.3 * (1 + random.Random(5).uniform(0.0, 0.25))
+    assert clock.sleeps == [expected]
+    assert 0.3 < expected <= 0.375
 
 
 async def test_retry_after_beyond_the_cap_is_raised_at_once() -> None:
@@ -84,6 +115,51 @@ def test_backoff_grows_exponentially_and_is_capped() -> None:
     assert all(1.0 <= jittered.delay(1, error) <= 1.5 for _ in range(50))
 
 
+def test_retry_after_gets_upward_jitter_from_the_policy_rng() -> None:
+    limited = errors.RateLimited("429", retry_after=2.0)
+    policy = RetryPolicy(jitter=0.25, rng=random.Random(42))
+    draws = random.Random(42)
+    delays = [policy.delay(1, limited) for _ in range(5)]
+    assert delays == [2.0 * (1.0 + draws.uniform(0.0, 0.25)) for _ in range(5)]
+    assert all(2.0 <= d <= 2.5 for d in delays)  # never earlier than the server asked
+    assert len(set(delays)) == 5
+    assert RetryPolicy(jitter=0.0).delay(1, limited) == 2.0
+    assert RetryPolicy(jitter=0.25).delay(1, errors.RateLimited("429", retry_after=0.0)) == 0.0
+    # max_retry_after judges the server's figure, before jitter.
+    at_cap = errors.RateLimited("429", retry_after=60.0)
+    assert RetryPolicy(max_retry_after=60.0).should_retry(1, at_cap)
+    assert not RetryPolicy(max_retry_after=59.9).should_retry(1, at_cap)
+
+
+@pytest.mark.parametrize(("jitter", "distinct"), [(0.25, 16), (0.0, 1)])
+async def test_agents_rate_limited_together_come_back_at_spread_times(jitter: float, distinct: int) -> None:
+    # 16 agents behind one endpoint all get 429 Retry-After: 1. Without jitter on the
+    # Retry-After they all retry at the same instant, and are rate limited again.
+    clock = ManualClock()
+    retried_at: list[float] = []
+
+    def answer(_: ModelRequest) -> str | BaseException:
+        if len(model.requests) <= 16:
+            return errors.RateLimited("429", retry_after=1.0)
+        retried_at.append(clock.now())
+        return "ok"
+
+    model = ScriptedModel(answer)
+    policy = RetryPolicy(jitter=jitter, rng=random.Random(10))
+    kernel = Kernel(retry=policy, clock=clock, concurrency={"scripted": 16})
+    results = await asyncio.gather(*(kernel.complete(model, request()) for _ in range(16)))
+    assert [r.message.content for r in results] == ["ok"] * 16
+    draws = random.Random(10)
+    expected = sorted(1.0 * (1.0 + draws.uniform(0.0, jitter)) for _ in range(16))
+    assert sorted(clock.sleeps) == expected
+    assert retried_at == pytest.approx(expected)  # each retry at its own virtual time, in order
+    assert len(set(retried_at)) == distinct
+    assert min(retried_at) >= 1.0
+    if jitter:
+        assert max(retried_at) - min(retried_at) >= 0.1
+        assert max(retried_at) <= 1.25
+
+
 async def test_a_slow_call_times_out_with_a_typed_error() -> None:
     model = ScriptedModel([Delay(5.0, "late")])
     with pytest.raises(errors.ModelTimeout, match=r"within 0\.05s"):
@@ -91,43 +167,137 @@ async def test_a_slow_call_times_out_with_a_typed_error() -> None:
 
 
 async def test_an_attempt_cut_off_by_the_attempt_timeout_is_retried_within_the_total() -> None:
-    model = ScriptedModel([Delay(5.0, "late"), "fast"])
-    completion = await Kernel(retry=FAST, timeout=30.0, attempt_timeout=0.05).complete(model, request())
+    clock = ManualClock()
+    model = on_clock(clock, [Delay(5.0, "late"), "fast"])
+    kernel = Kernel(retry=EXACT, timeout=30.0, attempt_timeout=0.05, clock=clock)
+    completion = await kernel.complete(model, request())
     assert completion.message.content == "fast"
     assert len(model.requests) == 2
+    assert clock.now() == pytest.approx(1.05)  # the cut-off attempt, then 1 s of backoff
+    assert completion.usage.latency_s == 0.0  # the second attempt's own time
 
 
 async def test_the_timeout_bounds_the_whole_call_not_each_attempt() -> None:
     # Before, the timeout was per attempt: a hung model was tried max_attempts (4) times, 4x the timeout.
-    model = ScriptedModel([Delay(5.0, "late")] * 4 + ["never reached"])
+    clock = ManualClock()
+    model = on_clock(clock, [Delay(5.0, "late")] * 4 + ["never reached"])
     with pytest.raises(
         errors.ModelTimeout, match=r"within 0\.2s \(the call's timeout, retries included\); attempts made: 1"
     ):
-        await Kernel(retry=FAST, timeout=0.2).complete(model, request())
+        await Kernel(retry=EXACT, timeout=0.2, clock=clock).complete(model, request())
     assert len(model.requests) == 1
+    assert clock.now() == pytest.approx(0.2)
+
+
+async def test_attempts_and_backoffs_all_count_against_the_total() -> None:
+    # Each attempt fails after 3 s: 3 + 1 (backoff) + 3 + 2 (backoff) = 9 s, so attempt 3 has 1 s left.
+    clock = ManualClock()
+    model = on_clock(clock, [Delay(3.0, errors.ModelServerError(f"boom {i}")) for i in range(4)])
+    run, sink = traced_run()
+    with pytest.raises(
+        errors.ModelTimeout, match=r"within 10\.0s \(the call's timeout, retries included\); attempts made: 3"
+    ):
+        await Kernel(retry=EXACT, timeout=10.0, clock=clock).complete(model, request(), run=run)
+    assert len(model.requests) == 3
+    assert clock.sleeps == [3.0, 1.0, 3.0, 2.0, 3.0]  # model, backoff, model, backoff, model (cut off)
+    assert clock.now() == pytest.approx(10.0)
+    assert [e["error.type"] for e in retry_events(sink)] == ["ModelServerError", "ModelServerError"]
+
+
+async def test_time_queued_behind_other_calls_does_not_count() -> None:
+    # One call at a time; each takes 0.8 s. The 4th waits 2.4 s in the queue, well past the 1 s timeout.
+    clock = ManualClock()
+    model = on_clock(clock, [Delay(0.8, f"answer {i}") for i in range(4)])
+    kernel = Kernel(retry=NO_RETRY, timeout=1.0, clock=clock, concurrency={"scripted": 1})
+    results = await asyncio.gather(*(kernel.complete(model, request()) for _ in range(4)))
+    assert [r.message.content for r in results] == [f"answer {i}" for i in range(4)]
+    assert clock.now() == pytest.approx(3.2)
 
 
 async def test_a_retry_whose_backoff_would_outlast_the_timeout_is_not_made() -> None:
+    clock = ManualClock()
     slow_backoff = RetryPolicy(max_attempts=4, initial_backoff=60.0, max_backoff=60.0, jitter=0.0)
-    model = ScriptedModel([Delay(5.0, "late"), "fast"])
+    model = on_clock(clock, [Delay(5.0, "late"), "fast"])
+    kernel = Kernel(retry=slow_backoff, timeout=5.0, attempt_timeout=0.05, clock=clock)
     with pytest.raises(errors.ModelTimeout, match=r"within 0\.05s \(the per-attempt timeout\); attempts made: 1"):
-        await Kernel(retry=slow_backoff, timeout=5.0, attempt_timeout=0.05).complete(model, request())
+        await kernel.complete(model, request())
     assert len(model.requests) == 1
+    assert clock.now() == pytest.approx(0.05)  # failed at once, not after waiting out the 5 s
 
 
 async def test_a_transient_error_whose_retry_after_outlasts_the_timeout_is_raised_at_once() -> None:
+    clock = ManualClock()
     model = ScriptedModel([errors.RateLimited("slow down", retry_after=30.0), "ok"])
     with pytest.raises(errors.RateLimited, match="slow down"):
-        await Kernel(retry=FAST, timeout=5.0).complete(model, request())
+        await Kernel(retry=FAST, timeout=5.0, clock=clock).complete(model, request())
     assert len(model.requests) == 1
+    assert (clock.sleeps, clock.now()) == ([], 0.0)
 
 
 async def test_a_stream_that_hangs_fails_within_the_total_timeout_after_one_attempt() -> None:
-    model = ScriptedModel([Delay(5.0, "late")] * 4 + ["never reached"])
-    with pytest.raises(errors.ModelTimeout, match=r"within 0\.2s \(the call's timeout, retries included\)"):
-        async for _ in Kernel(retry=FAST, timeout=0.2).stream(model, request()):
+    clock = ManualClock()
+    model = on_clock(clock, [Delay(5.0, "late")] * 4 + ["never reached"])
+    with pytest.raises(
+        errors.ModelTimeout, match=r"stream did not answer within 0\.2s \(the call's timeout, retries included\)"
+    ):
+        async for _ in Kernel(retry=EXACT, timeout=0.2, clock=clock).stream(model, request()):
             pass
     assert len(model.requests) == 1
+    assert clock.now() == pytest.approx(0.2)
+
+
+async def test_stream_time_between_chunks_is_the_callers_and_does_not_count() -> None:
+    clock = ManualClock()
+    model = on_clock(clock, [Delay(0.5, "one two three")])
+    deltas = []
+    async for chunk in Kernel(retry=NO_RETRY, timeout=1.0, clock=clock).stream(model, request()):
+        deltas.append(chunk.delta)
+        clock.advance(10.0)  # the caller is slow: 10 s per chunk, far past the 1 s timeout
+    assert deltas == ["one ", "two ", "three", ""]
+    assert clock.now() == pytest.approx(40.5)
+
+
+async def test_stream_attempts_retry_before_the_first_chunk_with_backoff() -> None:
+    clock = ManualClock()
+    model = on_clock(clock, [Delay(0.25, errors.ModelTimeout("slow")), errors.ModelConnectionError("down"), "hi"])
+    run, sink = traced_run()
+    chunks = [c async for c in Kernel(retry=EXACT, clock=clock).stream(model, request(), run=run)]
+    assert [c.delta for c in chunks] == ["hi", ""]
+    assert clock.sleeps == [0.25, 1.0, 2.0]
+    assert [(e["agorakit.attempt"], e["error.type"]) for e in retry_events(sink)] == [
+        (1, "ModelTimeout"),
+        (2, "ModelConnectionError"),
+    ]
+    (end,) = spans_ended(sink)
+    assert (end[5]["agorakit.attempt"], end[5]["agorakit.stream"]) == (3, True)
+    assert run.usage.calls == 1
+
+
+class DropsAfterFirstChunk(ScriptedModel):
+    """A stream that shows some text, then loses its connection."""
+
+    def __init__(self) -> None:
+        super().__init__(["never used"])
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
+        self.requests.append(request)
+        yield StreamChunk(delta="partial ")
+        raise errors.ModelConnectionError("connection dropped")
+
+
+async def test_a_stream_failure_after_the_first_chunk_is_not_retried() -> None:
+    clock = ManualClock()
+    model = DropsAfterFirstChunk()
+    run, sink = traced_run()
+    deltas = []
+    with pytest.raises(errors.ModelConnectionError, match="connection dropped"):
+        async for chunk in Kernel(retry=EXACT, clock=clock).stream(model, request(), run=run):
+            deltas.append(chunk.delta)
+    assert deltas == ["partial "]
+    assert len(model.requests) == 1
+    assert (clock.sleeps, retry_events(sink)) == ([], [])
+    (end,) = spans_ended(sink)
+    assert (end[4], end[5]["error.type"]) == ("error", "ModelConnectionError")
 
 
 async def test_cancellation_propagates_and_is_traced() -> None:

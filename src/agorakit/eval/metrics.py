@@ -1,7 +1,8 @@
 """Benchmark metrics: accuracy with a Wilson interval, tokens, cost, cost-of-pass, leaderboards.
 
 Pure functions over :class:`~agorakit.eval.record.ResultRow` lists; nothing here
-does I/O, and ``rich`` is imported only by :func:`summary_table`.
+does I/O or renders. The tables (terminal, markdown, HTML) are in
+:mod:`agorakit.eval.report.tables`, which imports this module and not the reverse.
 """
 
 from __future__ import annotations
@@ -10,13 +11,9 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from agorakit.core.errors import ConfigError
 from agorakit.eval.record import ResultRow
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 #: Leaderboard values and whether higher is better.
 LEADERBOARD_VALUES: dict[str, bool] = {
@@ -291,16 +288,3 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
         )
     ]
     return sorted(front, key=lambda i: (points[i][0], -points[i][1], i))
-
-
-# -- rendering -----------------------------------------------------------
-
-
-def summary_table(summaries: Sequence[Summary], *, title: str | None = "benchmark results") -> Table:
-    """A rich table, one line per summary: accuracy with its interval, errors, tokens, calls, cost, latency.
-
-    The same as :func:`agorakit.eval.report.tables.summary_table`, re-exported here for ``agora bench``.
-    """
-    from agorakit.eval.report.tables import summary_table as render
-
-    return render(summaries, title=title)

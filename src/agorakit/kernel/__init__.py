@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from agorakit.kernel.clock import Clock, ManualClock, SystemClock
 from agorakit.kernel.kernel import DEFAULT_CONCURRENCY, Kernel
 from agorakit.kernel.pricing import PriceTable
 from agorakit.kernel.retry import NO_RETRY, RetryPolicy
@@ -27,9 +28,12 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "NO_RETRY",
     "Budget",
+    "Clock",
     "Kernel",
+    "ManualClock",
     "PriceTable",
     "RetryPolicy",
     "RunLedger",
+    "SystemClock",
     "default_kernel",
 ]

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
-from agorakit.core.errors import ModelResponseError, ModelTimeout, TransientModelError
+from agorakit.core.errors import ModelResponseError
 from agorakit.core.stream import TextDelta, UsageEvent, emit, listening
-from agorakit.kernel.clock import CallClock
+from agorakit.kernel.attempt import Attempt, retrying
+from agorakit.kernel.clock import CallClock, Clock, SystemClock
 from agorakit.kernel.pricing import PriceTable
 from agorakit.kernel.retry import RetryPolicy
 from agorakit.kernel.run import RunLedger
 from agorakit.models.base import ChatModel, Completion, ModelRequest, StreamChunk
 from agorakit.trace import attributes as attr
 from agorakit.trace.tracer import Span
+
+T = TypeVar("T")
 
 # Calls in flight per queue, by provider. The embedded model is one llama.cpp
 # context: parallel calls would only contend for the same two cores.
@@ -41,6 +43,10 @@ class Kernel:
     additionally cuts off each attempt on its own (``None``: only the total),
     so a hung attempt can be retried within the total. Time a call spends
     queued behind other calls to the same backend does not count.
+
+    ``clock`` is what the kernel reads time from, sleeps on and times out by
+    (default: the real one); tests pass a :class:`~agorakit.kernel.clock.ManualClock`
+    so that retries and timeouts take no real time.
     """
 
     def __init__(
@@ -51,12 +57,14 @@ class Kernel:
         attempt_timeout: float | None = None,
         concurrency: Mapping[str, int | None] | None = None,
         prices: PriceTable | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.attempt_timeout = attempt_timeout
         self.concurrency = {**DEFAULT_CONCURRENCY, **(concurrency or {})}
         self.prices = prices or PriceTable()
+        self.clock: Clock = clock if clock is not None else SystemClock()
         # Semaphores bind to the loop that first uses them; run_sync makes a
         # new loop per call, so the queues are rebuilt when the loop changes.
         self._queues: dict[str, asyncio.Semaphore | None] = {}
@@ -90,19 +98,16 @@ class Kernel:
             if queue is not None:
                 await queue.acquire()
             try:
-                clock = self._clock(timeout)
-                attempts = 1
-                while True:
-                    try:
-                        completion = await self._attempt(model, request, clock, attempts)
-                        break
-                    except TransientModelError as error:
-                        await self._before_retry(span, attempts, error, clock)
-                        attempts += 1
+                # The call's clock starts only now: time queued behind other calls does not count.
+                completion, attempt = await self._retrying(
+                    model.uri, span, timeout, lambda attempt: attempt.wait(model.complete(request))
+                )
             finally:
                 if queue is not None:
                     queue.release()
-            self._account(model, completion, attempts, run, agent, span)
+            if not completion.usage.latency_s:
+                completion.usage.latency_s = attempt.waited
+            self._account(model, completion, attempt.number, run, agent, span)
             return completion
 
     async def stream(
@@ -135,40 +140,25 @@ class Kernel:
             if queue is not None:
                 await queue.acquire()
             try:
-                clock = self._clock(timeout)
-                attempt = 1
-                while True:
-                    emitted = False
-                    limit, by_total = clock.attempt_limit()
-                    waited = 0.0  # this attempt's time spent waiting for the model
+
+                async def first_chunk(attempt: Attempt) -> tuple[AsyncIterator[StreamChunk], StreamChunk | None]:
+                    # An attempt ends at the first chunk: a failure after it is not retried.
                     chunks = model.stream(request).__aiter__()
                     try:
-                        while True:
-                            started = time.perf_counter()
-                            try:
-                                async with asyncio.timeout(None if limit is None else max(0.0, limit - waited)):
-                                    chunk = await anext(chunks)
-                            except StopAsyncIteration:
-                                return
-                            except TimeoutError as error:
-                                why = clock.timed_out(limit, by_total)
-                                raise ModelTimeout(f"{model.uri} stream did not answer {why}") from error
-                            finally:
-                                elapsed = time.perf_counter() - started
-                                waited += elapsed
-                                clock.spend(elapsed)
-                            if chunk.completion is not None:
-                                self._account(model, chunk.completion, attempt, run, agent, span)
-                            emitted = True
-                            yield chunk
-                    except TransientModelError as error:
-                        if emitted:
-                            raise
-                        failure = error
-                    finally:
+                        return chunks, await attempt.wait(anext(chunks, None))
+                    except BaseException:
                         await _aclose(chunks)
-                    await self._before_retry(span, attempt, failure, clock)
-                    attempt += 1
+                        raise
+
+                (chunks, chunk), attempt = await self._retrying(f"{model.uri} stream", span, timeout, first_chunk)
+                try:
+                    while chunk is not None:
+                        if chunk.completion is not None:
+                            self._account(model, chunk.completion, attempt.number, run, agent, span)
+                        yield chunk
+                        chunk = await attempt.wait(anext(chunks, None))
+                finally:
+                    await _aclose(chunks)
             finally:
                 if queue is not None:
                     queue.release()
@@ -207,46 +197,11 @@ class Kernel:
             self._queues[key] = asyncio.Semaphore(limit) if limit else None
         return self._queues[key]
 
-    def _clock(self, timeout: float | None) -> CallClock:
-        return CallClock(timeout if timeout is not None else self.timeout, self.attempt_timeout)
-
-    async def _attempt(self, model: ChatModel, request: ModelRequest, clock: CallClock, attempt: int) -> Completion:
-        limit, by_total = clock.attempt_limit()
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(limit):
-                completion = await model.complete(request)
-        except TimeoutError as error:
-            why = clock.timed_out(limit, by_total)
-            raise ModelTimeout(f"{model.uri} did not answer {why}; attempts made: {attempt}") from error
-        finally:
-            clock.spend(time.perf_counter() - started)
-        if not completion.usage.latency_s:
-            completion.usage.latency_s = time.perf_counter() - started
-        return completion
-
-    async def _before_retry(self, span: Span, attempt: int, error: TransientModelError, clock: CallClock) -> None:
-        """Wait before attempt ``attempt + 1``, or raise ``error`` if there is to be none."""
-        if not self.retry.should_retry(attempt, error):
-            raise error
-        delay = self.retry.delay(attempt, error)
-        if not clock.fits(delay):
-            # The retry could not start before the call's time is up: fail now, not at the deadline.
-            raise error
-        span.event(
-            "retry",
-            {
-                attr.ATTEMPT: attempt,
-                attr.ERROR_TYPE: type(error).__name__,
-                attr.ERROR_MESSAGE: str(error)[:500],
-                "agorakit.retry.delay_s": round(delay, 3),
-            },
-        )
-        started = time.perf_counter()
-        try:
-            await asyncio.sleep(delay)
-        finally:
-            clock.spend(time.perf_counter() - started)
+    async def _retrying(
+        self, what: str, span: Span, timeout: float | None, start: Callable[[Attempt], Awaitable[T]]
+    ) -> tuple[T, Attempt]:
+        call = CallClock(timeout if timeout is not None else self.timeout, self.attempt_timeout)
+        return await retrying(start, what=what, policy=self.retry, clock=self.clock, call=call, span=span)
 
     def _account(
         self, model: ChatModel, completion: Completion, attempts: int, run: RunLedger, agent: str | None, span: Span

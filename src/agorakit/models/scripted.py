@@ -9,7 +9,7 @@ can assert what a model was shown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -48,13 +48,25 @@ def _prompt_tokens(request: ModelRequest) -> int:
 
 
 class ScriptedModel:
-    """Answers from a script. Implements the ``ChatModel`` protocol."""
+    """Answers from a script. Implements the ``ChatModel`` protocol.
+
+    ``sleep`` is how a :class:`Delay` waits (default ``asyncio.sleep``); pass a
+    test clock's, such as ``ManualClock().sleep``, to make a slow model take
+    virtual time instead of real time.
+    """
 
     provider = "scripted"
     hosted = False
 
-    def __init__(self, responses: Sequence[ScriptItem] | Responder, *, name: str = "scripted") -> None:
+    def __init__(
+        self,
+        responses: Sequence[ScriptItem] | Responder,
+        *,
+        name: str = "scripted",
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.model_name = name
+        self._sleep = sleep
         self.uri = f"scripted:{name}"
         self.queue_key = self.uri
         self.requests: list[ModelRequest] = []
@@ -83,7 +95,7 @@ class ScriptedModel:
         self.requests.append(replace(request, messages=list(request.messages)))
         item = self._next_item(request)
         while isinstance(item, Delay):
-            await asyncio.sleep(item.seconds)
+            await self._sleep(item.seconds)
             item = item.then
         if isinstance(item, BaseException):
             raise item

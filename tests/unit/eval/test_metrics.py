@@ -16,10 +16,10 @@ from agorakit.eval.metrics import (
     pareto_front,
     ranks,
     summarize,
-    summary_table,
     wilson_interval,
 )
 from agorakit.eval.record import ResultRow
+from agorakit.eval.report.tables import summary_table
 
 Z = 1.96
 
