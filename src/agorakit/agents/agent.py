@@ -209,13 +209,12 @@ class Agent(Generic[Deps, OutputT]):
         """``run`` for scripts and notebooks without an event loop."""
         return run_sync(lambda: self.run(task, **kwargs), lambda: [self._model])
 
-    async def run_stream(
+    def run_stream(
         self, task: str | Sequence[Message], **kwargs: Any
     ) -> AsyncIterator[StreamEvent | RunFinished[RunResult[OutputT]]]:
         """``run``, yielding typed events as they happen (text deltas, tool calls,
         policy decisions, handoffs, usage), then :class:`RunFinished` with the result."""
-        async for event in stream_events(lambda: self.run(task, **kwargs)):
-            yield event
+        return stream_events(lambda: self.run(task, **kwargs))
 
     async def run(
         self,
@@ -300,7 +299,7 @@ async def run_agent(
         result = build_result(ledger, ending, messages, steps)
         if tracer.enabled:
             _summarise(root, result, capture=tracer.capture_content)
-    return AgentRun(result, last, handoffs)
+    return AgentRun(result, agents[last.name], handoffs)
 
 
 def _conversation(task: str | Sequence[Message], history: Sequence[Message]) -> list[Message]:

@@ -9,19 +9,30 @@ instructions, strategy, tools and limits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from agorakit.core.context import current_context
 from agorakit.core.errors import ConfigError
 from agorakit.tools import Tool
 
-if TYPE_CHECKING:
-    from agorakit.agents.agent import Agent
-
 NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}}
 PREFIX = "transfer_to_"
+
+
+class Member(Protocol):
+    """An agent as handoffs see it: a name, and whom it may hand over to."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def handoffs(self) -> Sequence[Member | Handoff | str]: ...
+
+
+M = TypeVar("M", bound=Member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,23 +58,23 @@ def handoff_tool(target: str, description: str | None = None) -> Tool[..., Any]:
     return Tool.from_schema(f"{PREFIX}{target}", hint, NO_ARGUMENTS, transfer)
 
 
-def target_name(target: Agent | Handoff | str) -> str:
+def target_name(target: Member | Handoff | str) -> str:
     if isinstance(target, str):
         return target
     return target.target if isinstance(target, Handoff) else target.name
 
 
-def target_description(target: Agent | Handoff | str) -> str | None:
+def target_description(target: Member | Handoff | str) -> str | None:
     return None if isinstance(target, str) else target.description
 
 
-def reachable(start: Agent, members: Iterable[Agent] = ()) -> dict[str, Agent]:
+def reachable(start: M, members: Iterable[M] = ()) -> dict[str, M]:
     """Every agent ``start`` can reach by handoffs given as objects, plus ``members``, by name.
 
     Names must be unique and every handoff given by name must be among them.
     """
-    found: dict[str, Agent] = {}
-    pending = [start, *members]
+    found: dict[str, M] = {}
+    pending: list[Any] = [start, *members]
     while pending:
         agent = pending.pop()
         known = found.get(agent.name)

@@ -13,23 +13,51 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from agorakit.agents.events import message_event
-from agorakit.agents.handoffs import reachable
 from agorakit.agents.output import OutputSpec, describe_problem
 from agorakit.agents.result import RunResult, StopReason
-from agorakit.agents.strategy import Play, Reading, Setup, Turn
+from agorakit.agents.strategy import Play, Reading, Setup, Strategy, Turn
 from agorakit.core.context import RunContext
 from agorakit.core.errors import AgorakitError, BudgetExceeded, OutputInvalid, StrategyError
 from agorakit.core.messages import Message
 from agorakit.core.stream import HandoffEvent, emit
-from agorakit.kernel import RunLedger, default_kernel
+from agorakit.kernel import Kernel, RunLedger, default_kernel
+from agorakit.models.base import ChatModel, Sampling
 from agorakit.policy.errors import PolicyStopped
+from agorakit.tools import ToolDispatcher
 from agorakit.trace import attributes as attr
 
-if TYPE_CHECKING:
-    from agorakit.agents.agent import Agent
+
+class Actor(Protocol):
+    """What the loop needs of an agent (an :class:`~agorakit.agents.Agent` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def model(self) -> ChatModel: ...
+    @property
+    def kernel(self) -> Kernel | None: ...
+    @property
+    def strategy(self) -> Strategy: ...
+    @property
+    def dispatcher(self) -> ToolDispatcher: ...
+    @property
+    def handoff_tools(self) -> frozenset[str]: ...
+    @property
+    def output_spec(self) -> OutputSpec[Any] | None: ...
+    @property
+    def sampling(self) -> Sampling: ...
+    @property
+    def max_steps(self) -> int: ...
+    @property
+    def loop_limit(self) -> int: ...
+    @property
+    def output_retries(self) -> int: ...
+
+    def system_message(self, context: RunContext[Any]) -> Message: ...
+
 
 DEFAULT_MAX_HANDOFFS = 10
 
@@ -58,20 +86,20 @@ class Ending:
 
 
 async def run_loop(
-    start: Agent[Any, Any],
+    start: Actor,
     messages: list[Message],
     ledger: RunLedger,
     context: RunContext[Any],
     *,
-    members: Mapping[str, Agent[Any, Any]] | None = None,
+    members: Mapping[str, Actor] | None = None,
     limits: Limits | None = None,
-) -> tuple[Ending, int, Agent[Any, Any], list[tuple[str, str]]]:
+) -> tuple[Ending, int, Actor, list[tuple[str, str]]]:
     """Run ``start`` (and whoever it hands off to) on ``messages`` (the system message first).
 
     Returns how the run ended, the steps taken, the agent that ended it and the handoffs made.
     """
     limits = limits or Limits()
-    agents = dict(members) if members is not None else reachable(start)
+    agents = dict(members) if members is not None else {start.name: start}
     progress = _Progress()
     active = start
     while True:
@@ -87,7 +115,7 @@ async def run_loop(
 
 
 async def _run_agent(
-    agent: Agent[Any, Any],
+    agent: Actor,
     messages: list[Message],
     ledger: RunLedger,
     context: RunContext[Any],
@@ -175,7 +203,7 @@ async def _run_agent(
     return Ending("max_steps"), None
 
 
-def _call(agent: Agent[Any, Any], method: Any, *args: Any) -> Any:
+def _call(agent: Actor, method: Any, *args: Any) -> Any:
     """A strategy's synchronous method; whatever it raises ends the run as a StrategyError."""
     try:
         return method(*args)
@@ -183,7 +211,7 @@ def _call(agent: Agent[Any, Any], method: Any, *args: Any) -> Any:
         raise _strategy_failed(agent, error) from error
 
 
-def _strategy_failed(agent: Agent[Any, Any], error: Exception) -> StrategyError:
+def _strategy_failed(agent: Actor, error: Exception) -> StrategyError:
     return StrategyError(f"{agent.name}'s strategy {agent.strategy.name!r} raised {type(error).__name__}: {error}")
 
 

@@ -86,11 +86,10 @@ class Method(ABC):
         """``run`` for scripts and notebooks without an event loop (closes the backends after)."""
         return run_sync(lambda: self.run(task), lambda: self._backends)
 
-    async def run_stream(self, task: str) -> AsyncIterator[StreamEvent | RunFinished[MethodResult]]:
+    def run_stream(self, task: str) -> AsyncIterator[StreamEvent | RunFinished[MethodResult]]:
         """``run``, yielding its agents' events as they happen (text deltas, tool calls,
         handoffs, usage), then :class:`~agorakit.core.stream.RunFinished` with the result."""
-        async for event in stream_events(lambda: self.run(task)):
-            yield event
+        return stream_events(lambda: self.run(task))
 
     def _backend(self, spec: str | ChatModel) -> ChatModel:
         """The backend for ``spec``, resolved once per method (so run_sync can close it)."""

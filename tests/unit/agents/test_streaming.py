@@ -81,16 +81,28 @@ async def test_a_team_streams_every_agents_text_in_turn() -> None:
 
 
 async def test_a_consumer_that_stops_early_cancels_the_run() -> None:
-    model = ScriptedModel([call("add", a=1, b=1)] * 5)
-    agent = Agent("calc", model, tools=[add], max_steps=5, loop_limit=10, trace=False)
-    stream = agent.run_stream("loop")
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    @tool
+    async def step(n: int) -> str:
+        """One step of work; after the first it waits to be released."""
+        calls.append(f"start {n}")
+        if n > 1:
+            await release.wait()
+        calls.append(f"end {n}")
+        return "ok"
+
+    model = ScriptedModel([call("step", n=i) for i in range(1, 6)])
+    agent = Agent("worker", model, tools=[step], max_steps=5, loop_limit=10, trace=False)
+    stream = agent.run_stream("work")
     async for event in stream:
         if isinstance(event, ToolCallFinished):
             break
-    await stream.aclose()
-    made = len(model.requests)
-    await asyncio.sleep(0.05)
-    assert made < 5 and len(model.requests) == made  # cancelled: no further steps
+    await stream.aclose()  # cancels the run, which is waiting inside the second call
+    release.set()
+    await asyncio.sleep(0.01)
+    assert calls == ["start 1", "end 1", "start 2"] and len(model.requests) == 2
 
 
 async def test_a_run_that_is_not_streamed_emits_nothing_and_calls_complete() -> None:

@@ -37,13 +37,12 @@ class Team(ABC):
         with active(scope), traced_run(scope.run.tracer, f"invoke_team {self.name}", {"agorakit.team": self.name}):
             return await self._run(as_conversation(task, history), scope)
 
-    async def run_stream(
+    def run_stream(
         self, task: str | Sequence[Message], *, history: Sequence[Message] = (), context: Context = None
     ) -> AsyncIterator[StreamEvent | RunFinished[RunResult[str]]]:
         """``run``, yielding its agents' events as they happen, then
         :class:`~agorakit.core.stream.RunFinished` with the result."""
-        async for event in stream_events(lambda: self.run(task, history=history, context=context)):
-            yield event
+        return stream_events(lambda: self.run(task, history=history, context=context))
 
     @abstractmethod
     async def _run(self, conversation: list[Message], scope: Scope) -> RunResult[str]:
