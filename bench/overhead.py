@@ -231,7 +231,9 @@ def embedded_turn_ms() -> float:
     from agorakit.models.base import Sampling
 
     async def turn() -> float:
-        agent = Agent("bench", "llamacpp:gemma-3-270m", "Answer briefly.", trace=False, sampling=Sampling(max_tokens=64))
+        agent = Agent(
+            "bench", "llamacpp:gemma-3-270m", "Answer briefly.", trace=False, sampling=Sampling(max_tokens=64)
+        )
         await agent.run("Say hello.")  # load and warm up
         started = time.perf_counter()
         await agent.run("What is the capital of France?")
