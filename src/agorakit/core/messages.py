@@ -37,7 +37,7 @@ class ToolCall:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class Message:
     """One message of a conversation.
 
@@ -51,6 +51,14 @@ class Message:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None
+
+    def __repr__(self) -> str:
+        # The dataclass repr, without its recursion guard: asyncio.run() reprs a run's result
+        # (every message of it) when it restores the SIGINT handler, once per run.
+        return (
+            f"Message(role={self.role!r}, content={self.content!r}, tool_calls={self.tool_calls!r}, "
+            f"tool_call_id={self.tool_call_id!r}, name={self.name!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"role": self.role, "content": self.content}

@@ -337,8 +337,12 @@ def _error_type(error: ToolError | None) -> str | None:
     return type(error).__name__ if error is not None else None
 
 
+# One encoder for every call: json.dumps with options builds a new JSONEncoder each time.
+_ENCODE_ARGUMENTS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def _arguments_json(arguments: Any) -> str:
     try:
-        return json.dumps(arguments, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _ENCODE_ARGUMENTS(arguments)
     except (TypeError, ValueError):
         return str(arguments)

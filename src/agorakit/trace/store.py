@@ -111,7 +111,9 @@ class TraceStore:
         self._closed = False
         self._hurry = threading.Event()
         self.write_errors = 0
-        connect(self.path).close()  # fail here, in the caller, if the path is unusable
+        # Opened here so an unusable path fails in the caller; then handed to the writer thread
+        # (the only one to use it from now on) rather than opened a second time there.
+        self._conn = connect(self.path)
         self._thread = threading.Thread(target=self._run, name=f"agorakit-trace:{self.path.name}", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -150,7 +152,7 @@ class TraceStore:
     # -- writer thread --------------------------------------------------
 
     def _run(self) -> None:
-        conn = connect(self.path)
+        conn = self._conn
         try:
             while True:
                 first = self._queue.get()
