@@ -21,7 +21,11 @@ answers such a call with an error observation instead of validating or running i
 """
 
 
-@dataclass(slots=True)
+# Built once: json.dumps with options makes a new encoder per call (loop detection signs every call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
+@dataclass(slots=True, repr=False)
 class ToolCall:
     """A model's request to run one tool with JSON arguments."""
 
@@ -31,7 +35,10 @@ class ToolCall:
 
     def signature(self) -> str:
         """Name plus canonical arguments: equal for repeated identical calls."""
-        return self.name + json.dumps(self.arguments, sort_keys=True, default=str)
+        return self.name + _CANONICAL(self.arguments)
+
+    def __repr__(self) -> str:  # as the dataclass's, without its recursion guard (see Message.__repr__)
+        return f"ToolCall(id={self.id!r}, name={self.name!r}, arguments={self.arguments!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
