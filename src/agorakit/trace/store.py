@@ -48,6 +48,8 @@ CREATE INDEX IF NOT EXISTS events_run ON events (run_id, ts_ns);
 
 _STOP = object()
 LINGER_S = 0.05
+MAX_BATCH = 1000
+_SLICES = 5
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -158,8 +160,8 @@ class TraceStore:
                 first = self._queue.get()
                 # Linger so one transaction carries many records: a commit per
                 # record would cost more than the turn that produced it.
-                if first is not _STOP and not self._hurry.is_set():
-                    self._hurry.wait(LINGER_S)
+                if first is not _STOP:
+                    self._linger()
                 batch = [first]
                 while True:
                     try:
@@ -180,6 +182,13 @@ class TraceStore:
         finally:
             conn.close()
             self._release_waiters()
+
+    def _linger(self) -> None:
+        # Up to LINGER_S, in slices, ending early once MAX_BATCH records wait: a fast run
+        # would otherwise queue a whole run's records (and their attribute copies) at once.
+        for _ in range(_SLICES):
+            if self._hurry.wait(LINGER_S / _SLICES) or self._queue.qsize() >= MAX_BATCH:
+                return
 
     def _release_waiters(self) -> None:
         # A flush() that raced close() must not wait for a writer that has stopped.
