@@ -21,7 +21,11 @@ answers such a call with an error observation instead of validating or running i
 """
 
 
-@dataclass(slots=True)
+# Built once: json.dumps with options makes a new encoder per call (loop detection signs every call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
+@dataclass(slots=True, repr=False)
 class ToolCall:
     """A model's request to run one tool with JSON arguments."""
 
@@ -31,13 +35,16 @@ class ToolCall:
 
     def signature(self) -> str:
         """Name plus canonical arguments: equal for repeated identical calls."""
-        return self.name + json.dumps(self.arguments, sort_keys=True, default=str)
+        return self.name + _CANONICAL(self.arguments)
+
+    def __repr__(self) -> str:  # as the dataclass's, without its recursion guard (see Message.__repr__)
+        return f"ToolCall(id={self.id!r}, name={self.name!r}, arguments={self.arguments!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class Message:
     """One message of a conversation.
 
@@ -51,6 +58,14 @@ class Message:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None
+
+    def __repr__(self) -> str:
+        # The dataclass repr, without its recursion guard: asyncio.run() reprs a run's result
+        # (every message of it) when it restores the SIGINT handler, once per run.
+        return (
+            f"Message(role={self.role!r}, content={self.content!r}, tool_calls={self.tool_calls!r}, "
+            f"tool_call_id={self.tool_call_id!r}, name={self.name!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"role": self.role, "content": self.content}

@@ -83,7 +83,9 @@ class ToolDispatcher:
 
     A sync tool runs in a worker thread. When it times out, the model gets the
     timeout observation at once, but Python cannot stop the thread: it runs to
-    completion in the background and its result is discarded.
+    completion in the background and its result is discarded. A sync tool
+    that provably cannot block (straight-line operators on scalar arguments,
+    see :mod:`agorakit.tools.inline`) runs on the loop instead.
 
     ``policy`` (a :class:`Policy`, or a :class:`PolicyGate` to add an
     approver) is checked for every call after its arguments are validated and
@@ -273,6 +275,19 @@ class ToolDispatcher:
                 return self._failure(refusal)
 
         timeout = tool.timeout if tool.timeout is not None else self.default_timeout
+        if tool.runs_inline(values):
+            # Cannot block (agorakit.tools.inline): no thread hop, and no timer to arm. A call that
+            # still took longer than its timeout (a huge power, say) is reported as timed out, as
+            # the thread would have been, since it holds the GIL either way.
+            started = time.perf_counter()
+            try:
+                value = tool.call(values)
+                if timeout is not None and time.perf_counter() - started > timeout:
+                    return self._timed_out(call, timeout)
+                content = serialize_output(value)
+            except Exception as error:
+                return self._failure(ToolExecutionError(f"Error: tool {call.name!r} failed: {_describe(error)}"))
+            return self._truncate(content), None
         try:
             async with asyncio.timeout(timeout) as deadline:
                 value = await tool.invoke(values)
@@ -281,9 +296,12 @@ class ToolDispatcher:
             # asyncio.timeout turns its own cancellation into TimeoutError; a TimeoutError the
             # tool raised itself (say, from an HTTP client) is an ordinary failure.
             if isinstance(error, TimeoutError) and deadline.expired():
-                return self._failure(ToolTimeout(f"Error: tool {call.name!r} timed out after {float(timeout or 0)}s"))
+                return self._timed_out(call, timeout)
             return self._failure(ToolExecutionError(f"Error: tool {call.name!r} failed: {_describe(error)}"))
         return self._truncate(content), None
+
+    def _timed_out(self, call: ToolCall, timeout: float | None) -> tuple[str, ToolError]:
+        return self._failure(ToolTimeout(f"Error: tool {call.name!r} timed out after {float(timeout or 0)}s"))
 
     def _failure(self, error: ToolError) -> tuple[str, ToolError]:
         return self._truncate(error.message), error
@@ -335,8 +353,12 @@ def _error_type(error: ToolError | None) -> str | None:
     return type(error).__name__ if error is not None else None
 
 
+# One encoder for every call: json.dumps with options builds a new JSONEncoder each time.
+_ENCODE_ARGUMENTS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def _arguments_json(arguments: Any) -> str:
     try:
-        return json.dumps(arguments, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _ENCODE_ARGUMENTS(arguments)
     except (TypeError, ValueError):
         return str(arguments)

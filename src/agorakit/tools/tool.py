@@ -23,6 +23,7 @@ from pydantic.errors import PydanticUserError
 from agorakit.core.context import current_context
 from agorakit.core.errors import ConfigError, ToolArgumentsError, ToolDefinitionError
 from agorakit.models.base import ToolSpec
+from agorakit.tools.inline import runs_inline, scalar_values
 from agorakit.tools.signature import (
     MAX_ERRORS_SHOWN,
     build_validator,
@@ -91,6 +92,8 @@ class Tool(Generic[P, R]):
         self.timeout = timeout
         self.is_async = is_async_callable(fn)
         self.takes_context = takes_context(fn, tool_name)
+        # Straight-line operator code over scalars cannot block: it skips the worker thread (see inline.py).
+        self._inline = not self.is_async and not self.takes_context and runs_inline(fn)
         self._names, self._n_positional, self._validator = build_validator(
             fn, tool_name, arg_docs, skip_first=self.takes_context
         )
@@ -130,10 +133,23 @@ class Tool(Generic[P, R]):
         # Fields are stored in signature order under internal names; map them back.
         return dict(zip(self._names, model.__dict__.values(), strict=True))
 
+    def runs_inline(self, arguments: dict[str, Any]) -> bool:
+        """Whether :meth:`invoke` would run this call on the event loop (see :mod:`agorakit.tools.inline`)."""
+        return self._inline and scalar_values(arguments)
+
+    def call(self, arguments: dict[str, Any]) -> Any:
+        """Run the function here, synchronously, with validated arguments (no thread, no await)."""
+        if self._n_positional:
+            args = tuple(arguments[name] for name in self._names[: self._n_positional])
+            kwargs = {name: arguments[name] for name in self._names[self._n_positional :]}
+            return self._call(*args, **kwargs)
+        return self._call(**arguments)
+
     async def invoke(self, arguments: dict[str, Any]) -> Any:
         """Run the function with already validated arguments (from :meth:`validate`).
 
-        A sync function runs in a worker thread so it never blocks the event loop.
+        A sync function runs in a worker thread so it never blocks the event
+        loop, unless it provably cannot block (:mod:`agorakit.tools.inline`).
         A tool that takes the :class:`~agorakit.core.context.RunContext` gets the current run's.
         """
         if self._n_positional:
@@ -151,6 +167,8 @@ class Tool(Generic[P, R]):
             args = (context, *args)
         if self.is_async:
             return await self._call(*args, **kwargs)
+        if self._inline and scalar_values(arguments):
+            return self._call(*args, **kwargs)
         result = await asyncio.to_thread(self._call, *args, **kwargs)
         if inspect.isawaitable(result):  # a sync-looking callable that returned a coroutine
             result = await result
@@ -216,6 +234,7 @@ class _SchemaTool(Tool[..., Any]):
         self.timeout = timeout
         self.is_async = is_async_callable(fn)
         self.takes_context = False
+        self._inline = False
         self.parameters = schema
         self._spec = ToolSpec(name, self.description, schema)
         self._names = tuple(schema.get("properties") or ())
@@ -239,6 +258,18 @@ class _SchemaTool(Tool[..., Any]):
                 parts.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more")
             raise ToolArgumentsError("; ".join(parts), hint="fix the arguments and call the tool again")
         return values
+
+    def runs_inline(self, arguments: dict[str, Any]) -> bool:
+        """Whether :meth:`invoke` would run this call on the event loop (see :mod:`agorakit.tools.inline`)."""
+        return self._inline and scalar_values(arguments)
+
+    def call(self, arguments: dict[str, Any]) -> Any:
+        """Run the function here, synchronously, with validated arguments (no thread, no await)."""
+        if self._n_positional:
+            args = tuple(arguments[name] for name in self._names[: self._n_positional])
+            kwargs = {name: arguments[name] for name in self._names[self._n_positional :]}
+            return self._call(*args, **kwargs)
+        return self._call(**arguments)
 
     async def invoke(self, arguments: dict[str, Any]) -> Any:
         if self.is_async:

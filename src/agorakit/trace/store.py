@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
+
 from agorakit.trace.tracer import Record
 
 SCHEMA = """
@@ -32,7 +34,7 @@ CREATE TABLE IF NOT EXISTS spans (
 );
 CREATE INDEX IF NOT EXISTS spans_run ON spans (run_id, start_ns);
 CREATE TABLE IF NOT EXISTS events (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         INTEGER PRIMARY KEY,
     run_id     TEXT NOT NULL,
     span_id    TEXT,
     ts_ns      INTEGER NOT NULL,
@@ -41,9 +43,14 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_run ON events (run_id, ts_ns);
 """
+# events.id is a plain rowid, not AUTOINCREMENT: ids still grow with every insert
+# (rows are never deleted), without the extra sqlite_sequence write per row.
 
 _STOP = object()
 LINGER_S = 0.05
+MAX_BATCH = 1000
+_SLICES = 5
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _plain(value: Any) -> Any:
@@ -52,8 +59,39 @@ def _plain(value: Any) -> Any:
     return to_dict() if callable(to_dict) else str(value)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, default=_plain, ensure_ascii=False)
+def _framework_values(value: Any) -> Any:
+    """``value`` with framework objects (Messages, ToolCalls, Usage) as their ``to_dict()``.
+
+    pydantic_core would write a dataclass with all its fields; the store keeps
+    the shape ``to_dict`` gives (what readers and replay expect)."""
+    if value.__class__ in _SCALARS:
+        return value
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    if isinstance(value, list | tuple):
+        return [_framework_values(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _framework_values(item) for key, item in value.items()}
+    return value
+
+
+def _json(attributes: dict[str, Any]) -> str:
+    """A record's attributes as JSON text, on the writer thread.
+
+    pydantic_core's encoder is several times faster than ``json.dumps`` (and
+    the writer's time is the trace's cost: it holds the GIL the run needs).
+    Anything it cannot write goes through ``json.dumps`` as before, so an
+    unserialisable record still fails the same way (and only that record).
+    """
+    plain = attributes.copy()  # one C call: a snapshot even if a thread is still adding keys
+    for key, value in plain.items():
+        if value.__class__ not in _SCALARS:
+            plain[key] = _framework_values(value)  # replacing values, not keys: safe while iterating
+    try:
+        return pydantic_core.to_json(plain, fallback=str).decode()
+    except (ValueError, TypeError, pydantic_core.PydanticSerializationError):
+        return json.dumps(attributes, default=_plain, ensure_ascii=False)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -72,13 +110,12 @@ class TraceStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._pending = 0
-        self._lock = threading.Lock()
-        self._drained = threading.Condition(self._lock)
         self._closed = False
         self._hurry = threading.Event()
         self.write_errors = 0
-        connect(self.path).close()  # fail here, in the caller, if the path is unusable
+        # Opened here so an unusable path fails in the caller; then handed to the writer thread
+        # (the only one to use it from now on) rather than opened a second time there.
+        self._conn = connect(self.path)
         self._thread = threading.Thread(target=self._run, name=f"agorakit-trace:{self.path.name}", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -86,18 +123,21 @@ class TraceStore:
     # -- sink protocol --------------------------------------------------
 
     def write(self, record: Record) -> None:
-        if self._closed:
-            return
-        with self._lock:
-            self._pending += 1
-        self._queue.put(record)
+        # The whole hot-path cost of a record: one put on a lock-free queue (no
+        # counter, no lock). flush() finds out what is done by queueing a marker.
+        if not self._closed:
+            self._queue.put(record)
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every record written so far is committed. True if it was."""
+        if self._closed or not self._thread.is_alive():
+            return True  # nothing more will be written; close() flushed what there was
+        done = threading.Event()
         self._hurry.set()
         try:
-            with self._drained:
-                return self._drained.wait_for(lambda: self._pending == 0, timeout=timeout)
+            # The queue is FIFO: once the writer reaches the marker, every record put before it is committed.
+            self._queue.put(done)
+            return done.wait(timeout)
         finally:
             self._hurry.clear()
 
@@ -114,35 +154,51 @@ class TraceStore:
     # -- writer thread --------------------------------------------------
 
     def _run(self) -> None:
-        conn = connect(self.path)
+        conn = self._conn
         try:
             while True:
                 first = self._queue.get()
-                if first is _STOP:
-                    return
                 # Linger so one transaction carries many records: a commit per
                 # record would cost more than the turn that produced it.
-                if not self._hurry.is_set():
-                    self._hurry.wait(LINGER_S)
+                if first is not _STOP:
+                    self._linger()
                 batch = [first]
                 while True:
                     try:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                stop = _STOP in batch
-                records = [r for r in batch if r is not _STOP]
-                try:
-                    self._commit(conn, records)
-                except Exception:  # never let the writer die: flush() would then wait forever
-                    self.write_errors += 1
-                with self._drained:
-                    self._pending -= len(records)
-                    self._drained.notify_all()
-                if stop:
+                records = [item for item in batch if isinstance(item, tuple)]
+                if records:
+                    try:
+                        self._commit(conn, records)
+                    except Exception:  # never let the writer die: flush() would then wait forever
+                        self.write_errors += 1
+                for item in batch:
+                    if isinstance(item, threading.Event):
+                        item.set()  # a flush() waiting for everything queued before it
+                if any(item is _STOP for item in batch):
                     return
         finally:
             conn.close()
+            self._release_waiters()
+
+    def _linger(self) -> None:
+        # Up to LINGER_S, in slices, ending early once MAX_BATCH records wait: a fast run
+        # would otherwise queue a whole run's records (and their attribute copies) at once.
+        for _ in range(_SLICES):
+            if self._hurry.wait(LINGER_S / _SLICES) or self._queue.qsize() >= MAX_BATCH:
+                return
+
+    def _release_waiters(self) -> None:
+        # A flush() that raced close() must not wait for a writer that has stopped.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
 
     def _commit(self, conn: sqlite3.Connection, records: Iterable[Record]) -> None:
         rows = _Rows()

@@ -97,7 +97,7 @@ class Span:
     def event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
         tracer = self._tracer
         if tracer.enabled:
-            tracer.sink.write(("event", tracer.run_id, self.span_id, time.time_ns(), name, attributes or {}))
+            tracer._write(("event", tracer.run_id, self.span_id, time.time_ns(), name, attributes or {}))
 
     def record_error(self, error: BaseException) -> None:
         if isinstance(error, CancelledError | KeyboardInterrupt):
@@ -115,8 +115,9 @@ class Span:
         tracer = self._tracer
         if tracer.enabled:
             # A copy, as at start: the caller may keep setting keys while the writer serialises.
-            record = ("span_end", tracer.run_id, self.span_id, time.time_ns(), self.status, dict(self.attributes))
-            tracer.sink.write(record)
+            tracer._write(
+                ("span_end", tracer.run_id, self.span_id, time.time_ns(), self.status, self.attributes.copy())
+            )
 
 
 class _NoopSpan(Span):
@@ -157,15 +158,24 @@ _NOOP_SPAN = _NoopSpan()
 class Tracer:
     """Creates the spans of one run and writes them to ``sink``."""
 
-    __slots__ = ("_noop", "capture_content", "enabled", "run_id", "sink")
+    __slots__ = ("_noop", "_sink", "_write", "capture_content", "enabled", "run_id")
 
     def __init__(self, run_id: str, sink: TraceSink | None = None, *, capture_content: bool = True) -> None:
         self.run_id = run_id
-        self.sink: TraceSink = sink if sink is not None else NullSink()
+        self.sink = sink if sink is not None else NullSink()
         self.capture_content = capture_content
         #: False when records go nowhere: spans then skip building records.
         self.enabled = not isinstance(self.sink, NullSink)
         self._noop = None if self.enabled else _NOOP_SPAN
+
+    @property
+    def sink(self) -> TraceSink:
+        return self._sink
+
+    @sink.setter
+    def sink(self, sink: TraceSink) -> None:
+        self._sink = sink
+        self._write = sink.write  # bound once: every span and event calls it
 
     def start_span(self, name: str, attributes: dict[str, Any] | None = None, *, parent: Span | None = None) -> Span:
         if self._noop is not None:
@@ -173,8 +183,8 @@ class Tracer:
         parent = parent if parent is not None else _current_span.get()
         span = Span(self, name, parent.span_id if parent is not None else None, attributes or {})
         # A copy: the writer thread serialises it while the span goes on adding keys.
-        self.sink.write(
-            ("span_start", self.run_id, span.span_id, span.parent_id, name, span.start_ns, dict(span.attributes))
+        self._write(
+            ("span_start", self.run_id, span.span_id, span.parent_id, name, span.start_ns, span.attributes.copy())
         )
         return span
 
@@ -188,7 +198,7 @@ class Tracer:
             return
         current = _current_span.get()
         span_id = current.span_id if current is not None else None
-        self.sink.write(("event", self.run_id, span_id, time.time_ns(), name, attributes or {}))
+        self._write(("event", self.run_id, span_id, time.time_ns(), name, attributes or {}))
 
     def flush(self, timeout: float | None = None) -> bool:
         return self.sink.flush(timeout)

@@ -13,7 +13,7 @@ from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
 from agorakit.methods.structured import DEFAULT_RETRIES
 from agorakit.methods.topology.hub import speak
-from agorakit.methods.topology.scope import Participant, Scope, result
+from agorakit.methods.topology.scope import Participant, Scope, Views, result
 from agorakit.methods.topology.selector import select_speaker
 from agorakit.methods.topology.team import Team
 from agorakit.models.base import ChatModel, Sampling
@@ -131,9 +131,10 @@ class GroupChat(Team):
         speakers: list[str] = []
         previous: str | None = None
         last: RunResult[Any] | None = None
+        views = Views()
         for turn in range(self.max_turns):
             participant = await self._next(turn, previous, messages, scope)
-            last = await speak(participant, messages, scope)
+            last = await speak(participant, messages, scope, views)
             speakers.append(participant.name)
             if last.output is None:
                 break

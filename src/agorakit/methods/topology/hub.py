@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from agorakit.agents.result import RunResult
 from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
-from agorakit.methods.topology.scope import Context, Participant, Scope, result, view_for
+from agorakit.methods.topology.scope import Context, Participant, Scope, Views, result, view_for
 from agorakit.methods.topology.team import Team
 
 
-async def speak(participant: Participant, conversation: Sequence[Message], scope: Scope) -> RunResult[str]:
+async def speak(
+    participant: Participant, conversation: Sequence[Message], scope: Scope, views: Views | None = None
+) -> RunResult[Any]:
     """One turn of ``participant`` on the shared ``conversation`` (as it sees it);
-    the reply is recorded but not added to ``conversation``."""
-    outcome = await participant.run(view_for(participant.name, conversation), context=scope.run)
+    the reply is recorded but not added to ``conversation``.
+
+    ``views``, kept across the turns of one conversation, makes the view
+    incremental instead of rebuilt each turn."""
+    seen = views.of(participant.name, conversation) if views is not None else view_for(participant.name, conversation)
+    outcome = await participant.run(seen, context=scope.run)
     if outcome.output is not None:
         scope.record(Message("assistant", outcome.output, name=participant.name))
     return outcome
@@ -44,15 +51,16 @@ class Hub(Team):
 
     async def _run(self, conversation: list[Message], scope: Scope) -> RunResult[str]:
         messages = list(conversation)
+        views = Views()
         steps = 0
         for _ in range(self.rounds):
             if self.parallel:
                 snapshot = list(messages)
-                outcomes = await asyncio.gather(*(speak(p, snapshot, scope) for p in self.participants))
+                outcomes = await asyncio.gather(*(speak(p, snapshot, scope, views) for p in self.participants))
             else:
                 outcomes = []
                 for participant in self.participants:
-                    outcomes.append(outcome := await speak(participant, messages, scope))
+                    outcomes.append(outcome := await speak(participant, messages, scope, views))
                     if outcome.output is None:
                         break
                     messages.append(Message("assistant", outcome.output, name=participant.name))

@@ -105,15 +105,58 @@ def as_conversation(task: str | Sequence[Message], history: Sequence[Message] = 
 def view_for(name: str, conversation: Sequence[Message]) -> list[Message]:
     """A shared conversation as ``name`` sees it: its own messages as the
     assistant's, everyone else's as named user messages."""
-    seen: list[Message] = []
-    for message in conversation:
-        if message.role == "assistant" and message.name != name:
-            seen.append(Message("user", message.content, name=message.name))
-        elif message.role == "assistant":
-            seen.append(Message("assistant", message.content, name=name))
-        else:
-            seen.append(message)
-    return seen
+    return Views().of(name, conversation)
+
+
+def _seen_by(name: str, message: Message) -> Message:
+    if message.role != "assistant":
+        return message
+    if message.name != name:
+        return Message("user", message.content, name=message.name)
+    return Message("assistant", message.content, name=name)
+
+
+class Views:
+    """Every participant's :func:`view_for` of one growing conversation, kept
+    between turns and extended with only the messages added since.
+
+    Rebuilding each view every turn made a turn O(conversation) in new
+    Message objects (most of a group-chat turn at 400 messages). Converted
+    messages are shared, never mutated; a view is handed out as a copy, so a
+    participant that edits its input cannot corrupt the next turn. A
+    conversation that was not merely appended to since (the last message a
+    view was built from is no longer in its place) rebuilds that view.
+    """
+
+    __slots__ = ("_as_user", "_views")
+
+    def __init__(self) -> None:
+        # name -> (the view, the source message it was last extended with)
+        self._views: dict[str, tuple[list[Message], Message | None]] = {}
+        # One "user" copy per assistant message, shared by everyone but its author.
+        self._as_user: dict[int, tuple[Message, Message]] = {}
+
+    def of(self, name: str, conversation: Sequence[Message]) -> list[Message]:
+        view, last = self._views.get(name) or ([], None)
+        done = len(view)
+        if done > len(conversation) or (done and conversation[done - 1] is not last):
+            view, done = [], 0  # not the conversation this view was built from: start again
+        for message in conversation[done:]:
+            if message.role == "assistant" and message.name != name:
+                view.append(self._user_copy(message))
+            else:
+                view.append(_seen_by(name, message))
+        if conversation:
+            self._views[name] = (view, conversation[-1])
+        return list(view)
+
+    def _user_copy(self, message: Message) -> Message:
+        # Keyed by id() with the message kept alongside, so a reused id is never mistaken for it.
+        entry = self._as_user.get(id(message))
+        if entry is None or entry[0] is not message:
+            entry = (message, Message("user", message.content, name=message.name))
+            self._as_user[id(message)] = entry
+        return entry[1]
 
 
 R = TypeVar("R", bound=RunResult[Any])
