@@ -108,7 +108,12 @@ def _workloads(trace: bool | None) -> tuple[Any, Any]:
     def run_groupchat(turns: int) -> None:
         counter = [0, 0]
         agents = [
-            Agent(name, InstantModel(lambda request: Message("assistant", REPLY), counter), SYSTEM_PROMPT, trace=trace)
+            Agent(
+                name,
+                InstantModel(lambda request: Message("assistant", REPLY), counter),
+                instructions=SYSTEM_PROMPT,
+                trace=trace,
+            )
             for name in AGENT_NAMES
         ]
         chat = GroupChat(agents, speaker="round_robin", max_turns=turns, terminate_on=None)
@@ -130,7 +135,12 @@ def _workloads(trace: bool | None) -> tuple[Any, Any]:
             return Message("assistant", FINAL_ANSWER)
 
         agent = Agent(
-            "calc", InstantModel(respond, counter), SYSTEM_PROMPT, tools=[tool(add)], max_steps=n + 1, trace=trace
+            "calc",
+            InstantModel(respond, counter),
+            instructions=SYSTEM_PROMPT,
+            tools=[tool(add)],
+            max_steps=n + 1,
+            trace=trace,
         )
         out = asyncio.run(agent.run(TOOL_TASK))
         flush()

@@ -146,6 +146,7 @@ class Agent(Generic[Deps, OutputT]):
             "dispatcher": ToolDispatcher([*own_tools, *handoff_tools], default_timeout=tool_timeout, policy=policy),
             "_model_spec": model if model is not None else settings.default_model(),
             "_model": None,
+            "_system": None,
         }
         for key, value in values.items():
             object.__setattr__(self, key, value)
@@ -171,6 +172,7 @@ class Agent(Generic[Deps, OutputT]):
     _settings: dict[str, Any]
     _model_spec: str | ChatModel
     _model: ChatModel | None
+    _system: Message | None
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Agent is immutable: use agent.clone({name}=...) for a changed copy")
@@ -199,9 +201,14 @@ class Agent(Generic[Deps, OutputT]):
 
     def system_message(self, context: RunContext[Any]) -> Message:
         """The system message for this agent in the run ``context`` belongs to."""
+        if not callable(self.instructions) and self._system is not None:
+            return self._system  # fixed instructions: built once (a team runs its agents every turn)
         text = self.instructions(context) if callable(self.instructions) else self.instructions
         how = self.strategy.instructions(self.dispatcher.specs, self.model)
-        return Message("system", f"{text}\n\n{how}" if how else text)
+        message = Message("system", f"{text}\n\n{how}" if how else text)
+        if not callable(self.instructions):
+            object.__setattr__(self, "_system", message)
+        return message
 
     # -- running -------------------------------------------------------------
 
@@ -266,16 +273,18 @@ async def run_agent(
 ) -> AgentRun:
     """``agent.run`` with the parts a handoff team sets: ``members`` that handoffs
     by name may reach, and ``limits`` on handoffs and all agents' steps."""
-    conversation = _conversation(task, history)
-    agents = reachable(agent, members)
+    if isinstance(task, str) and not task.strip():
+        raise ConfigError("the task is empty", hint="give the agent something to do, e.g. 'What is 17 * 23?'")
+    if not isinstance(task, str) and not task:
+        raise ConfigError("run() needs a task: a string or a non-empty list of messages")
+    agents = reachable(agent, members) if agent.handoffs or members else {agent.name: agent}
     model = agent.model
     ledger = context if context is not None else RunLedger.create(tracer_for(agent.trace), agent.budget)
     tracer = ledger.tracer
     run_context: RunContext[Any] = RunContext(deps, agent.name, ledger.run_id, ledger.usage)
-    system, rest = _one_system_message(agent.system_message(run_context), conversation)
-    if not rest:
+    messages = _assemble(agent.system_message(run_context), history, task)
+    if len(messages) < 2:
         raise ConfigError("run() needs a task: the conversation has only system messages")
-    messages = [system, *rest]
     run_context.messages = messages
     attributes: dict[str, Any] | None = None
     if tracer.enabled:
@@ -290,9 +299,7 @@ async def run_agent(
             attributes["agorakit.input"] = messages[-1].content or ""
     with traced_run(tracer, f"invoke_agent {agent.name}", attributes) as root, using_context(run_context):
         if tracer.enabled:
-            # History was traced by whoever produced it; only what this run adds is recorded.
-            message_event(tracer, system)
-            message_event(tracer, messages[-1])
+            _trace_input(ledger, messages, joined=context is not None)
         ending, steps, last, handoffs = await run_loop(
             agent, messages, ledger, run_context, members=agents, limits=limits
         )
@@ -302,34 +309,47 @@ async def run_agent(
     return AgentRun(result, agents[last.name], handoffs)
 
 
-def _conversation(task: str | Sequence[Message], history: Sequence[Message]) -> list[Message]:
-    if isinstance(task, str):
-        if not task.strip():
-            raise ConfigError("the task is empty", hint="give the agent something to do, e.g. 'What is 17 * 23?'")
-        return [*history, Message("user", task)]
-    if task:
-        # A conversation to continue: its last message is what to answer,
-        # the rest is history (traced by whoever produced it).
-        return [*history, *task]
-    raise ConfigError("run() needs a task: a string or a non-empty list of messages")
+def _trace_input(ledger: RunLedger, messages: list[Message], *, joined: bool) -> None:
+    """Trace what this run adds: history was traced by whoever produced it.
+
+    In a joined run (a team's turn) an unchanged system prompt is traced the
+    first time only, and a task that is another agent's reply (a named user
+    message in this agent's view) was traced as that agent's reply already.
+    """
+    system, last = messages[0], messages[-1]
+    text = system.content or ""
+    if not joined or text not in ledger.traced_prompts:
+        ledger.traced_prompts.add(text)
+        message_event(ledger.tracer, system)
+    if not (joined and last.role == "user" and last.name not in (None, "user")):
+        message_event(ledger.tracer, last)
 
 
-def _one_system_message(own: Message, conversation: Sequence[Message]) -> tuple[Message, list[Message]]:
-    """The agent's system message, with the conversation's leading system messages
-    folded in (dropped when equal to the agent's), and the rest of the conversation."""
-    instructions = own.content or ""
+def _assemble(own: Message, history: Sequence[Message], task: str | Sequence[Message]) -> list[Message]:
+    """The model's conversation: exactly one system message, then history, then the task.
+
+    Leading system messages of the conversation are folded into the agent's
+    (dropped when equal to it). Built with one copy: a group chat passes the
+    whole conversation every turn.
+    """
+    parts: tuple[Sequence[Message], ...] = (
+        (history, (Message("user", task),)) if isinstance(task, str) else (history, task)
+    )
+    if not any(part and part[0].role == "system" for part in parts if part):
+        messages = [own]
+        for part in parts:
+            messages.extend(part)
+        return messages
+    conversation = [m for part in parts for m in part]
     start = 0
     while start < len(conversation) and conversation[start].role == "system":
         start += 1
+    instructions = (own.content or "").strip()
     extra = [
-        m.content
-        for m in conversation[:start]
-        if m.content and m.content.strip() and m.content.strip() != instructions.strip()
+        m.content for m in conversation[:start] if m.content and m.content.strip() and m.content.strip() != instructions
     ]
-    if not extra:
-        return own, list(conversation[start:])
-    merged = "\n\n".join([instructions, *dict.fromkeys(extra)])
-    return Message("system", merged), list(conversation[start:])
+    system = Message("system", "\n\n".join([own.content or "", *dict.fromkeys(extra)])) if extra else own
+    return [system, *conversation[start:]]
 
 
 def _summarise(root: Span, result: RunResult[Any], *, capture: bool) -> None:

@@ -21,7 +21,7 @@ from agorakit.tools import ToolDispatcher
 from agorakit.trace.tracer import Tracer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Turn:
     """What the loop tells the strategy about the step it is to request.
 
@@ -36,7 +36,7 @@ class Turn:
     output_schema: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
     """A reply as the strategy reads it: a final ``answer``, or actions.
 
@@ -57,7 +57,7 @@ class Outcome:
     answer_next: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Setup:
     """What a strategy works with, for one agent in one run."""
 

@@ -130,8 +130,7 @@ def bench(
 
     A method error on one sample is recorded as an error row and the run goes on.
     """
-    from agorakit.cli.report_cmd import summary_grid
-    from agorakit.cli.tables import print_table
+    from agorakit.cli.tables import print_table, summary_grid
     from agorakit.eval.grid import GridSpec, configuration, jobs, load_samples
     from agorakit.eval.metrics import summarize
     from agorakit.eval.results import ResultsStore, default_db_path

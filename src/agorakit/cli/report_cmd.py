@@ -6,7 +6,6 @@ turns them into one red line and a non-zero exit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,39 +14,13 @@ from rich.console import Console
 from rich.text import Text
 
 from agorakit.cli.bench_cmd import BENCH_DB_HELP
-from agorakit.cli.tables import Column, Grid, print_table
+from agorakit.cli.tables import print_table, summary_grid
 from agorakit.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from agorakit.eval.metrics import Summary
+    pass
 
 DEFAULT_OUT = Path("agora-report")
-
-
-# Dropped first when the terminal is narrow: cost is $0 on local models, then the per-pass and per-call means.
-_SUMMARY_DROP = {"cost/pass": 1, "tokens/pass": 2, "calls/q": 3, "latency/q": 4, "tokens/q": 5, "errors": 6}
-
-
-def summary_grid(summaries: Sequence[Summary], *, title: str = "benchmark results") -> Grid:
-    """The summary ``agora report`` and ``agora bench`` print: the report's summary table, fitted to the terminal."""
-    from agorakit.eval.report.tables import summary_text
-
-    text = summary_text(summaries)
-    kinds = {"dataset": "text", "method": "text"}
-    grid = Grid(
-        [
-            Column(header, kind="text" if header in kinds else "fixed", justify=align, drop=_SUMMARY_DROP.get(header))
-            for header, align in zip(text.headers, text.align, strict=True)
-        ],
-        title=title,
-    )
-    errors = text.headers.index("errors")
-    for s, row in zip(summaries, text.rows, strict=True):
-        cells: list[Text | str] = list(row)
-        if s.errors:
-            cells[errors] = Text(row[errors], style="red")
-        grid.add_row(*cells)
-    return grid
 
 
 def _names(value: str | None) -> list[str] | None:

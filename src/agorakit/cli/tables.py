@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from agorakit.eval.metrics import Summary
 
 Cell = str | Text
 Kind = Literal["id", "fixed", "text"]
@@ -144,3 +147,29 @@ def print_table(console: Console, grid: Grid) -> None:
     # Written around rich, which would expand the tabs to spaces.
     console.file.write("".join(line + "\n" for line in plain_lines(grid)))
     console.file.flush()
+
+
+# Dropped first when the terminal is narrow: cost is $0 on local models, then the per-pass and per-call means.
+_SUMMARY_DROP = {"cost/pass": 1, "tokens/pass": 2, "calls/q": 3, "latency/q": 4, "tokens/q": 5, "errors": 6}
+
+
+def summary_grid(summaries: Sequence[Summary], *, title: str = "benchmark results") -> Grid:
+    """The summary ``agora report`` and ``agora bench`` print: the report's summary table, fitted to the terminal."""
+    from agorakit.eval.report.tables import summary_text
+
+    text = summary_text(summaries)
+    kinds = {"dataset": "text", "method": "text"}
+    grid = Grid(
+        [
+            Column(header, kind="text" if header in kinds else "fixed", justify=align, drop=_SUMMARY_DROP.get(header))
+            for header, align in zip(text.headers, text.align, strict=True)
+        ],
+        title=title,
+    )
+    errors = text.headers.index("errors")
+    for s, row in zip(summaries, text.rows, strict=True):
+        cells: list[Text | str] = list(row)
+        if s.errors:
+            cells[errors] = Text(row[errors], style="red")
+        grid.add_row(*cells)
+    return grid

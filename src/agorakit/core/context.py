@@ -8,11 +8,9 @@ deps=...)``: a database handle, a user id, an HTTP client.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from agorakit.core.messages import Message
 from agorakit.core.usage import Usage
@@ -39,19 +37,25 @@ class RunContext(Generic[Deps]):
     handoff_to: str | None = None
 
 
-_current: ContextVar[RunContext[object] | None] = ContextVar("agorakit_run_context", default=None)
+_current: ContextVar[RunContext[Any] | None] = ContextVar("agorakit_run_context", default=None)
 
 
-def current_context() -> RunContext[object] | None:
+def current_context() -> RunContext[Any] | None:
     """The context of the agent run in progress in this task, if any."""
     return _current.get()
 
 
-@contextmanager
-def using_context(context: RunContext[object]) -> Iterator[None]:
+class using_context:  # used like a function: ``with using_context(ctx):``
     """Make ``context`` current while an agent run is in progress (tasks started inside inherit it)."""
-    token = _current.set(context)
-    try:
-        yield
-    finally:
-        _current.reset(token)
+
+    __slots__ = ("context", "token")
+    token: Token[RunContext[Any] | None]
+
+    def __init__(self, context: RunContext[Any]) -> None:
+        self.context = context
+
+    def __enter__(self) -> None:
+        self.token = _current.set(self.context)
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self.token)

@@ -33,6 +33,8 @@ class RunLedger:
     usage: Usage = field(default_factory=Usage)
     usage_by_agent: dict[str, Usage] = field(default_factory=dict)
     usage_by_model: dict[str, Usage] = field(default_factory=dict)
+    #: System prompts already traced in this run (a team's agents run once per turn with the same one).
+    traced_prompts: set[str] = field(default_factory=set)
 
     @property
     def run_id(self) -> str:
