@@ -259,18 +259,6 @@ class _SchemaTool(Tool[..., Any]):
             raise ToolArgumentsError("; ".join(parts), hint="fix the arguments and call the tool again")
         return values
 
-    def runs_inline(self, arguments: dict[str, Any]) -> bool:
-        """Whether :meth:`invoke` would run this call on the event loop (see :mod:`agorakit.tools.inline`)."""
-        return self._inline and scalar_values(arguments)
-
-    def call(self, arguments: dict[str, Any]) -> Any:
-        """Run the function here, synchronously, with validated arguments (no thread, no await)."""
-        if self._n_positional:
-            args = tuple(arguments[name] for name in self._names[: self._n_positional])
-            kwargs = {name: arguments[name] for name in self._names[self._n_positional :]}
-            return self._call(*args, **kwargs)
-        return self._call(**arguments)
-
     async def invoke(self, arguments: dict[str, Any]) -> Any:
         if self.is_async:
             return await self._call(arguments)
