@@ -92,7 +92,7 @@ def make_agent(base_url: str, db: Path, *, kernel: Kernel | None = None, **kwarg
     agent = Agent(
         "faulty",
         f"openai:fake@{base_url}",
-        "You are a test agent.",
+        instructions="You are a test agent.",
         kernel=kernel or Kernel(retry=RetryPolicy(**FAST), timeout=10.0),
         trace=db,
         **kwargs,

@@ -42,6 +42,13 @@ def _roots(home: Path) -> dict[str, str]:
         return dict(conn.execute("SELECT run_id, status FROM spans WHERE parent_id IS NULL").fetchall())
 
 
+def _default_sigint() -> None:
+    # A test run started in the background of a non-interactive shell inherits SIGINT
+    # ignored, and so would `agora` (Python keeps an inherited SIG_IGN): give it the
+    # default back, as a terminal's Ctrl-C finds it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "agorakit.cli.main", *args],
@@ -49,6 +56,7 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=_default_sigint,  # no threads hold locks the child needs here
     )
 
 
