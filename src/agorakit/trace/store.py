@@ -95,25 +95,18 @@ def _json(attributes: dict[str, Any]) -> str:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (and create if needed) a trace database in WAL mode."""
-    conn = _open(path)
-    prepare(conn)
-    return conn
+    """Open (and create if needed) a trace database in WAL mode.
 
-
-def _open(path: Path) -> sqlite3.Connection:
+    The schema is created in one transaction (in WAL mode with synchronous=NORMAL
+    that commit does not wait for the disk), before anyone can see the file without
+    its tables: a reader opening it next always finds them.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
-    # Reads the file's header: a file that is not a database fails here, in the caller.
-    conn.execute("PRAGMA schema_version")
-    return conn
-
-
-def prepare(conn: sqlite3.Connection) -> None:
-    """WAL mode and the schema (both idempotent)."""
-    conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(SCHEMA)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(f"BEGIN;\n{SCHEMA}\nCOMMIT;")
+    return conn
 
 
 class TraceStore:
@@ -127,10 +120,7 @@ class TraceStore:
         self.write_errors = 0
         # Opened here so an unusable path fails in the caller; then handed to the writer thread
         # (the only one to use it from now on) rather than opened a second time there.
-        # WAL mode and the schema (a few ms of fsyncs on a new file) are set up by the
-        # writer thread, off the first run's path; a file that is not a database still
-        # fails here.
-        self._conn = _open(self.path)
+        self._conn = connect(self.path)
         self._thread = threading.Thread(target=self._run, name=f"agorakit-trace:{self.path.name}", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -171,10 +161,6 @@ class TraceStore:
     def _run(self) -> None:
         conn = self._conn
         try:
-            try:
-                prepare(conn)
-            except Exception:  # counted; the inserts that follow fail and are counted too
-                self.write_errors += 1
             while True:
                 first = self._queue.get()
                 # Linger so one transaction carries many records: a commit per
