@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, cast
+from typing import Any, Generic, NamedTuple, cast
 
 from typing_extensions import TypeVar
 
@@ -252,8 +251,7 @@ class Agent(Generic[Deps, OutputT]):
         return cast(RunResult[OutputT], run.result)
 
 
-@dataclass(slots=True)
-class AgentRun:
+class AgentRun(NamedTuple):
     """A run's result with who ended it and the handoffs on the way."""
 
     result: RunResult[Any]

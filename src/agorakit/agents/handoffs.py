@@ -10,8 +10,7 @@ instructions, strategy, tools and limits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from agorakit.core.context import current_context
 from agorakit.core.errors import ConfigError
@@ -21,22 +20,23 @@ NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}}
 PREFIX = "transfer_to_"
 
 
-class Member(Protocol):
-    """An agent as handoffs see it: a name, and whom it may hand over to."""
+if TYPE_CHECKING:  # a Protocol class costs import time; only the type checker needs it
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def description(self) -> str | None: ...
-    @property
-    def handoffs(self) -> Sequence[Member | Handoff | str]: ...
+    class Member(Protocol):
+        """An agent as handoffs see it: a name, and whom it may hand over to."""
+
+        @property
+        def name(self) -> str: ...
+        @property
+        def description(self) -> str | None: ...
+        @property
+        def handoffs(self) -> Sequence[Member | Handoff | str]: ...
 
 
-M = TypeVar("M", bound=Member)
+M = TypeVar("M", bound="Member")
 
 
-@dataclass(frozen=True, slots=True)
-class Handoff:
+class Handoff(NamedTuple):
     """A handoff by name with its own description (what the model reads to choose it)."""
 
     target: str

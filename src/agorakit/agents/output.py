@@ -12,10 +12,9 @@ act on.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from pydantic.errors import PydanticUserError
 
 from agorakit.core.errors import ConfigError
@@ -23,23 +22,30 @@ from agorakit.core.messages import Message
 from agorakit.models.json_reply import extract_json
 from agorakit.tools.signature import strip_titles
 
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
 T = TypeVar("T")
 WRAP_KEY = "result"
 
 
-@dataclass(frozen=True, slots=True)
 class OutputSpec(Generic[T]):
     """How to ask for and read an ``output_type``."""
 
-    adapter: TypeAdapter[T]
-    schema: dict[str, Any]
-    wrapped: bool
-    name: str
+    __slots__ = ("adapter", "name", "schema", "wrapped")
+
+    def __init__(self, adapter: TypeAdapter[T], schema: dict[str, Any], wrapped: bool, name: str) -> None:
+        self.adapter = adapter
+        self.schema = schema
+        self.wrapped = wrapped
+        self.name = name
 
     @classmethod
     def of(cls, output_type: type[T]) -> OutputSpec[T]:
         """The spec for ``output_type``; a type pydantic cannot describe raises ConfigError."""
         name = getattr(output_type, "__name__", repr(output_type))
+        from pydantic import TypeAdapter  # only agents with an output type pay for it
+
         try:
             adapter: TypeAdapter[T] = TypeAdapter(output_type)
             schema = adapter.json_schema()

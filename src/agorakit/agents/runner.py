@@ -12,8 +12,7 @@ policy stops, output retries, handoffs to other agents, the run's
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from agorakit.agents.events import message_event
 from agorakit.agents.output import OutputSpec, describe_problem
@@ -29,55 +28,56 @@ from agorakit.policy.errors import PolicyStopped
 from agorakit.tools import ToolDispatcher
 from agorakit.trace import attributes as attr
 
+if TYPE_CHECKING:  # a Protocol class costs import time; only the type checker needs it
 
-class Actor(Protocol):
-    """What the loop needs of an agent (an :class:`~agorakit.agents.Agent` is one)."""
+    class Actor(Protocol):
+        """What the loop needs of an agent (an :class:`~agorakit.agents.Agent` is one)."""
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def model(self) -> ChatModel: ...
-    @property
-    def kernel(self) -> Kernel | None: ...
-    @property
-    def strategy(self) -> Strategy: ...
-    @property
-    def dispatcher(self) -> ToolDispatcher: ...
-    @property
-    def handoff_tools(self) -> frozenset[str]: ...
-    @property
-    def output_spec(self) -> OutputSpec[Any] | None: ...
-    @property
-    def sampling(self) -> Sampling: ...
-    @property
-    def max_steps(self) -> int: ...
-    @property
-    def loop_limit(self) -> int: ...
-    @property
-    def output_retries(self) -> int: ...
+        @property
+        def name(self) -> str: ...
+        @property
+        def model(self) -> ChatModel: ...
+        @property
+        def kernel(self) -> Kernel | None: ...
+        @property
+        def strategy(self) -> Strategy: ...
+        @property
+        def dispatcher(self) -> ToolDispatcher: ...
+        @property
+        def handoff_tools(self) -> frozenset[str]: ...
+        @property
+        def output_spec(self) -> OutputSpec[Any] | None: ...
+        @property
+        def sampling(self) -> Sampling: ...
+        @property
+        def max_steps(self) -> int: ...
+        @property
+        def loop_limit(self) -> int: ...
+        @property
+        def output_retries(self) -> int: ...
 
-    def system_message(self, context: RunContext[Any]) -> Message: ...
+        def system_message(self, context: RunContext[Any]) -> Message: ...
 
 
 DEFAULT_MAX_HANDOFFS = 10
 
 
-@dataclass(slots=True)
-class Limits:
+class Limits(NamedTuple):
     """Bounds a caller puts on a whole run across its agents (a handoff team's)."""
 
     max_handoffs: int = DEFAULT_MAX_HANDOFFS
     max_steps: int | None = None  # all agents' steps together; None: each agent's own max_steps only
 
 
-@dataclass(slots=True)
 class _Progress:
-    steps: int = 0  # all agents' steps
-    handoffs: list[tuple[str, str]] = field(default_factory=list)
+    __slots__ = ("handoffs", "steps")
+
+    def __init__(self) -> None:
+        self.steps = 0  # all agents' steps
+        self.handoffs: list[tuple[str, str]] = []
 
 
-@dataclass(slots=True)
-class Ending:
+class Ending(NamedTuple):
     """How the run ended, before it is turned into a :class:`RunResult`."""
 
     stop: StopReason

@@ -11,9 +11,9 @@ strategy subclasses :class:`Strategy` and returns its own :class:`Play`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from agorakit.core.messages import Message
 from agorakit.models.base import ChatModel, ModelRequest, Sampling, ToolSpec
@@ -21,8 +21,7 @@ from agorakit.tools import ToolDispatcher
 from agorakit.trace.tracer import Tracer
 
 
-@dataclass(slots=True)
-class Turn:
+class Turn(NamedTuple):
     """What the loop tells the strategy about the step it is to request.
 
     ``answer_now``: the model must answer this step (it repeated itself, or
@@ -36,8 +35,7 @@ class Turn:
     output_schema: dict[str, Any] | None = None
 
 
-@dataclass(slots=True)
-class Reading:
+class Reading(NamedTuple):
     """A reply as the strategy reads it: a final ``answer``, or actions.
 
     ``actions`` are the actions' identities (a tool call's signature, a code
@@ -48,17 +46,15 @@ class Reading:
     actions: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What running a reply's actions gave: observations for the model, and
     whether the next step must answer."""
 
-    observations: list[Message] = field(default_factory=list)
+    observations: Sequence[Message] = ()
     answer_next: bool = False
 
 
-@dataclass(slots=True)
-class Setup:
+class Setup(NamedTuple):
     """What a strategy works with, for one agent in one run."""
 
     model: ChatModel

@@ -9,7 +9,6 @@ deps=...)``: a database handle, a user id, an HTTP client.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from agorakit.core.messages import Message
@@ -18,7 +17,6 @@ from agorakit.core.usage import Usage
 Deps = TypeVar("Deps")
 
 
-@dataclass(slots=True)
 class RunContext(Generic[Deps]):
     """The run a tool call or an instruction belongs to.
 
@@ -27,14 +25,28 @@ class RunContext(Generic[Deps]):
     (read it, do not change it), ``usage`` the run's usage so far.
     """
 
-    deps: Deps
-    agent: str
-    run_id: str
-    usage: Usage = field(default_factory=Usage)
-    messages: list[Message] = field(default_factory=list)
-    step: int = 0
-    # A handoff tool names the agent to take over here; the runner reads it after the step.
-    handoff_to: str | None = None
+    __slots__ = ("agent", "deps", "handoff_to", "messages", "run_id", "step", "usage")
+
+    def __init__(
+        self,
+        deps: Deps,
+        agent: str,
+        run_id: str,
+        usage: Usage | None = None,
+        messages: list[Message] | None = None,
+        step: int = 0,
+    ) -> None:
+        self.deps = deps
+        self.agent = agent
+        self.run_id = run_id
+        self.usage = usage if usage is not None else Usage()
+        self.messages = messages if messages is not None else []
+        self.step = step
+        # A handoff tool names the agent to take over here; the runner reads it after the step.
+        self.handoff_to: str | None = None
+
+    def __repr__(self) -> str:
+        return f"RunContext(agent={self.agent!r}, run_id={self.run_id!r}, step={self.step}, deps={self.deps!r})"
 
 
 _current: ContextVar[RunContext[Any] | None] = ContextVar("agorakit_run_context", default=None)

@@ -5,7 +5,8 @@ dispatcher for tool calls, the policy gate for its decisions, the runner for
 handoffs) calls :func:`emit`; nothing is built unless someone listens, so runs
 that are not streamed pay one context-variable lookup per event site.
 :func:`stream_events` runs a coroutine with a listener and yields its events
-as they come, then the final result.
+as they come, then the final result. Events are named tuples: typed, immutable and cheap to define
+(this module is imported by every run, streamed or not).
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, NamedTuple, TypeAlias, TypeVar
 
 from agorakit.core.messages import ToolCall
 from agorakit.core.usage import Usage
@@ -22,22 +22,19 @@ from agorakit.core.usage import Usage
 R = TypeVar("R")
 
 
-@dataclass(frozen=True, slots=True)
-class TextDelta:
+class TextDelta(NamedTuple):
     """Text of ``agent``'s reply as the model produces it."""
 
     agent: str | None
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class ToolCallStarted:
+class ToolCallStarted(NamedTuple):
     agent: str | None
     call: ToolCall
 
 
-@dataclass(frozen=True, slots=True)
-class ToolCallFinished:
+class ToolCallFinished(NamedTuple):
     """A call's outcome: ``content`` is what the model will read, ``ok`` false for an error observation."""
 
     agent: str | None
@@ -46,8 +43,7 @@ class ToolCallFinished:
     ok: bool
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyDecision:
+class PolicyDecision(NamedTuple):
     """The policy's verdict on a tool call, before the tool runs (``reason`` says why)."""
 
     tool: str
@@ -55,14 +51,12 @@ class PolicyDecision:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class HandoffEvent:
+class HandoffEvent(NamedTuple):
     source: str
     target: str
 
 
-@dataclass(frozen=True, slots=True)
-class UsageEvent:
+class UsageEvent(NamedTuple):
     """One model call's usage (``call``) and the run's total after it (``total``)."""
 
     agent: str | None
@@ -70,8 +64,7 @@ class UsageEvent:
     total: Usage
 
 
-@dataclass(frozen=True, slots=True)
-class RunFinished(Generic[R]):
+class RunFinished(NamedTuple, Generic[R]):
     """The last event: the run's result, as ``run()`` would have returned it."""
 
     result: R

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING, Any
 
-from agorakit.kernel.clock import Clock, ManualClock, SystemClock
+from agorakit.kernel.clock import Clock, SystemClock
 from agorakit.kernel.kernel import DEFAULT_CONCURRENCY, Kernel
 from agorakit.kernel.pricing import PriceTable
 from agorakit.kernel.retry import NO_RETRY, RetryPolicy
 from agorakit.kernel.run import Budget, RunLedger
+
+if TYPE_CHECKING:
+    from agorakit.kernel.manual_clock import ManualClock
 
 _default: Kernel | None = None
 _default_lock = threading.Lock()
@@ -22,6 +26,15 @@ def default_kernel() -> Kernel:
         if _default is None:
             _default = Kernel()
         return _default
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: only tests need virtual time.
+    if name == "ManualClock":
+        from agorakit.kernel.manual_clock import ManualClock
+
+        return ManualClock
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
