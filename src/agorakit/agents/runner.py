@@ -150,7 +150,8 @@ async def _run_agent(
             steps += 1
             progress.steps += 1
             context.step = steps
-            with tracer.span(f"agent_turn {steps}", {attr.OPERATION: attr.OP_TURN, attr.STEP: steps}):
+            turn_attributes = {attr.OPERATION: attr.OP_TURN, attr.STEP: steps} if tracer.enabled else None
+            with tracer.span(f"agent_turn {steps}", turn_attributes):
                 request = _call(agent, play.request, messages, Turn(steps, answer_now, schema))
                 try:
                     completion = await kernel.complete(model, request, run=ledger, agent=agent.name)
