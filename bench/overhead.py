@@ -242,7 +242,11 @@ def embedded_turn_ms() -> float:
 
     async def turn() -> float:
         agent = Agent(
-            "bench", "llamacpp:gemma-3-270m", instructions="Answer briefly.", trace=False, sampling=Sampling(max_tokens=64)
+            "bench",
+            "llamacpp:gemma-3-270m",
+            instructions="Answer briefly.",
+            trace=False,
+            sampling=Sampling(max_tokens=64),
         )
         await agent.run("Say hello.")  # load and warm up
         started = time.perf_counter()
