@@ -235,3 +235,42 @@ def test_open_store_returns_one_writer_per_file(tmp_path: Path) -> None:
         second.close()
     finally:
         first.close()
+
+
+def test_attribute_values_are_stored_in_the_shapes_readers_expect(store: TraceStore) -> None:
+    from pydantic import BaseModel
+
+    from agorakit.core.messages import Message, ToolCall
+
+    class Point(BaseModel):
+        x: int
+        y: int
+
+    reply = Message("assistant", None, [ToolCall("c1", "add", {"a": 1})])
+    tracer = Tracer("run1", store)
+    tracer.event(
+        "values",
+        {
+            "message": reply,
+            "messages": [Message("user", "hi", name="ann")],
+            "model": Point(x=1, y=2),
+            "tags": {"a"},
+            "path": Path("/tmp/x"),
+            "big": 2**70,
+        },
+    )
+    assert store.flush(timeout=5.0) is True
+    [(raw,)] = rows(store.path, "SELECT attributes FROM events WHERE name = 'values'")
+    assert json.loads(raw) == {
+        "message": {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "name": "add", "arguments": {"a": 1}}],
+        },
+        "messages": [{"role": "user", "content": "hi", "name": "ann"}],
+        "model": {"x": 1, "y": 2},
+        "tags": ["a"],
+        "path": "/tmp/x",
+        "big": 2**70,
+    }
+    assert Message.from_dict(json.loads(raw)["message"]) == reply

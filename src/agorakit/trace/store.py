@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pydantic_core
+import orjson
 
 from agorakit.trace.tracer import Record
 
@@ -50,48 +50,41 @@ _STOP = object()
 LINGER_S = 0.05
 MAX_BATCH = 1000
 _SLICES = 5
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
 def _plain(value: Any) -> Any:
-    # Messages and other framework values know how to become JSON.
-    to_dict = getattr(value, "to_dict", None)
-    return to_dict() if callable(to_dict) else str(value)
-
-
-def _framework_values(value: Any) -> Any:
-    """``value`` with framework objects (Messages, ToolCalls, Usage) as their ``to_dict()``.
-
-    pydantic_core would write a dataclass with all its fields; the store keeps
-    the shape ``to_dict`` gives (what readers and replay expect)."""
-    if value.__class__ in _SCALARS:
-        return value
+    """What JSON cannot hold as is: framework values (Messages, ToolCalls, Usage) as their
+    ``to_dict()``, pydantic models as their JSON data, sets as lists, the rest as ``str``."""
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()
-    if isinstance(value, list | tuple):
-        return [_framework_values(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _framework_values(item) for key, item in value.items()}
-    return value
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):  # a pydantic model (not imported here: the store stays light)
+        return model_dump(mode="json")
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return str(value)
+
+
+# Dataclasses go through _plain too: the store keeps the shape their ``to_dict`` gives
+# (what readers and replay expect), not every field.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
 
 
 def _json(attributes: dict[str, Any]) -> str:
     """A record's attributes as JSON text, on the writer thread.
 
-    pydantic_core's encoder is several times faster than ``json.dumps`` (and
-    the writer's time is the trace's cost: it holds the GIL the run needs).
-    Anything it cannot write goes through ``json.dumps`` as before, so an
-    unserialisable record still fails the same way (and only that record).
+    orjson is several times faster than ``json.dumps`` and than pydantic_core
+    (whose first call also imports uuid, ipaddress and more): the writer's
+    time is the trace's cost, since it holds the GIL the run needs. Anything it
+    cannot write goes through ``json.dumps`` as before, so an unserialisable
+    record still fails the same way (and only that record).
     """
-    plain = attributes.copy()  # one C call: a snapshot even if a thread is still adding keys
-    for key, value in plain.items():
-        if value.__class__ not in _SCALARS:
-            plain[key] = _framework_values(value)  # replacing values, not keys: safe while iterating
+    # A snapshot in one C call: a thread may still be adding keys while this one writes.
+    plain = attributes.copy()
     try:
-        return pydantic_core.to_json(plain, fallback=str).decode()
-    except (ValueError, TypeError, pydantic_core.PydanticSerializationError):
-        return json.dumps(attributes, default=_plain, ensure_ascii=False)
+        return orjson.dumps(plain, default=_plain, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError is one: e.g. an int beyond 64 bits
+        return json.dumps(plain, default=_plain, ensure_ascii=False)
+
 
 
 def connect(path: Path) -> sqlite3.Connection:
