@@ -90,6 +90,9 @@ class CountingModel:
         self.model_name = inner.model_name
         self.queue_key = inner.queue_key
         self.hosted = inner.hosted
+        # An engine's slots: the kernel lets that many calls run at once (absent: the provider's default).
+        if hasattr(inner, "max_concurrency"):
+            self.max_concurrency = inner.max_concurrency
         self.usage = Usage()
 
     async def complete(self, request: ModelRequest) -> Completion:
@@ -113,6 +116,7 @@ class Row:
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
     seconds: float = 0.0
     first_error: str | None = None
     skipped: list[str] = field(default_factory=list)
@@ -161,6 +165,7 @@ async def run_method(
         row.correct += int((result.final_answer or "").strip() == gold)
     spent = _difference(model.usage, before)
     row.calls, row.input_tokens, row.output_tokens = spent.calls, spent.input_tokens, spent.output_tokens
+    row.cached_tokens = spent.cached_input_tokens
     row.seconds = time.perf_counter() - started
     return row
 
@@ -170,13 +175,16 @@ def _difference(after: Usage, before: Usage) -> Usage:
         after.calls - before.calls,
         after.input_tokens - before.input_tokens,
         after.output_tokens - before.output_tokens,
+        cached_input_tokens=after.cached_input_tokens - before.cached_input_tokens,
     )
 
 
 def table(rows: list[Row], questions: int, model: str) -> Table:
     out = Table(title=f"Methods on the first {questions} GSM8K questions · {model}", title_justify="left")
     out.add_column("method")
-    for column in ("completed", "errors", "correct", "model calls", "input tokens", "output tokens", "seconds"):
+    columns = ("completed", "errors", "correct", "model calls", "input tokens", "from cache", "output tokens")
+    columns += ("seconds",)
+    for column in columns:
         out.add_column(column, justify="right")
     for row in rows:
         out.add_row(
@@ -186,6 +194,7 @@ def table(rows: list[Row], questions: int, model: str) -> Table:
             str(row.correct),
             str(row.calls),
             str(row.input_tokens),
+            f"{row.cached_tokens / row.input_tokens:.0%}" if row.input_tokens else "-",
             str(row.output_tokens),
             f"{row.seconds:.1f}",
         )

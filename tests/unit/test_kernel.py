@@ -334,6 +334,30 @@ async def test_concurrency_limit_per_backend_queue() -> None:
     assert model.peak == 2
 
 
+async def test_a_model_that_serves_n_at_once_gets_n_at_once_unless_the_caller_chose() -> None:
+    engine = CountingModel()
+    engine.max_concurrency = 3  # type: ignore[attr-defined]  # as an engine with 3 slots says
+    kernel = Kernel()
+    await asyncio.gather(*(kernel.complete(engine, request()) for _ in range(7)))
+    assert engine.peak == 3
+    chosen = CountingModel()
+    chosen.max_concurrency = 3  # type: ignore[attr-defined]
+    kernel = Kernel(concurrency={"scripted": 1})
+    await asyncio.gather(*(kernel.complete(chosen, request()) for _ in range(4)))
+    assert chosen.peak == 1
+
+
+async def test_cached_input_tokens_are_summed_and_traced() -> None:
+    reply = Message("assistant", "x")
+    model = ScriptedModel(lambda r: Completion(reply, Usage(1, 100, 5, cached_input_tokens=80)))
+    run, sink = traced_run()
+    kernel = Kernel()
+    await kernel.complete(model, request(), run=run)
+    await kernel.complete(model, request(), run=run)
+    assert (run.usage.input_tokens, run.usage.cached_input_tokens) == (200, 160)
+    assert [end[5]["gen_ai.usage.cache_read.input_tokens"] for end in spans_ended(sink)] == [80, 80]
+
+
 async def test_unlimited_queue_runs_all_at_once() -> None:
     model = CountingModel()
     await asyncio.gather(*(Kernel().complete(model, request()) for _ in range(5)))

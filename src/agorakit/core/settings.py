@@ -46,3 +46,13 @@ def capture_content() -> bool:
 
 def tracing_enabled() -> bool:
     return os.environ.get("AGORAKIT_TRACE", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def cache_dir() -> Path:
+    """Built artefacts shared by every agorakit home on the machine (the engine binary):
+    ``$AGORAKIT_CACHE``, else ``$XDG_CACHE_HOME/agorakit``, else ``~/.cache/agorakit``."""
+    explicit = os.environ.get("AGORAKIT_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "agorakit"

@@ -14,6 +14,8 @@ class Usage:
     output_tokens: int = 0
     latency_s: float = 0.0
     cost_usd: float = 0.0
+    #: Input tokens the model did not compute again: read from its prompt (KV) cache.
+    cached_input_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -25,6 +27,7 @@ class Usage:
         self.output_tokens += other.output_tokens
         self.latency_s += other.latency_s
         self.cost_usd += other.cost_usd
+        self.cached_input_tokens += other.cached_input_tokens
 
     def __add__(self, other: Usage) -> Usage:
         total = Usage()
@@ -39,4 +42,5 @@ class Usage:
             "output_tokens": self.output_tokens,
             "latency_s": round(self.latency_s, 6),
             "cost_usd": self.cost_usd,
+            "cached_input_tokens": self.cached_input_tokens,
         }

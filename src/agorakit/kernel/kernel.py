@@ -63,6 +63,7 @@ class Kernel:
         self.timeout = timeout
         self.attempt_timeout = attempt_timeout
         self.concurrency = {**DEFAULT_CONCURRENCY, **(concurrency or {})}
+        self._chosen_concurrency = dict(concurrency or {})
         self.prices = prices or PriceTable()
         self.clock: Clock = clock if clock is not None else SystemClock()
         # Semaphores bind to the loop that first uses them; run_sync makes a
@@ -193,7 +194,11 @@ class Kernel:
             self._loop = loop
         key = model.queue_key
         if key not in self._queues:
-            limit = self.concurrency.get(model.provider, 8)
+            # The caller's choice, else what the model says it serves at once (an engine's
+            # slots), else the provider's default.
+            limit = self._chosen_concurrency.get(model.provider, getattr(model, "max_concurrency", -1))
+            if limit == -1:
+                limit = self.concurrency.get(model.provider, 8)
             self._queues[key] = asyncio.Semaphore(limit) if limit else None
         return self._queues[key]
 
@@ -225,6 +230,8 @@ class Kernel:
                 attr.ATTEMPT: attempts,
             }
         )
+        if usage.cached_input_tokens:
+            span.attributes[attr.CACHED_INPUT_TOKENS] = usage.cached_input_tokens
         if run.tracer.capture_content:
             span.attributes[attr.OUTPUT_MESSAGES] = completion.message
 

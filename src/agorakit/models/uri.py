@@ -6,6 +6,8 @@ never pays for ``openai`` or ``llama_cpp``.
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,9 +58,7 @@ def resolve_model(model: str | ChatModel) -> ChatModel:
         return model
     parsed = parse_model_uri(model)
     if parsed.scheme == "llamacpp":
-        from agorakit.models.llamacpp import LlamaCppModel
-
-        return LlamaCppModel(parsed.model, **parsed.options)
+        return _llamacpp(parsed)
     if parsed.scheme == "openai":
         from agorakit.models.openai_backend import from_uri
 
@@ -66,3 +66,38 @@ def resolve_model(model: str | ChatModel) -> ChatModel:
     from agorakit.models.scripted import load_script
 
     return load_script(Path(parsed.model).expanduser())
+
+
+ENGINES = ("inprocess", "server")
+
+
+@functools.cache  # said once per process, never silently
+def _say_engine_missing(binary: str) -> None:
+    logging.getLogger("agorakit.models.engine").warning(
+        "the local engine is not built (%s is missing): llamacpp models run in this process instead;"
+        " build it with: python -m agorakit.models.engine.build",
+        binary,
+    )
+
+
+def _llamacpp(parsed: ModelURI) -> ChatModel:
+    """``llamacpp:MODEL``: in this process, or on the local engine with ``?engine=server``."""
+    from agorakit.models.llamacpp import LlamaCppModel
+
+    options = dict(parsed.options)
+    engine = options.pop("engine", "inprocess")
+    if engine not in ENGINES:
+        raise InvalidModelURI(
+            f"unknown engine {engine!r} in llamacpp:{parsed.model}", hint="use engine=server or engine=inprocess"
+        )
+    if engine == "inprocess":
+        return LlamaCppModel(parsed.model, **options)
+    from agorakit.models.engine import build
+
+    if not build.is_built():
+        _say_engine_missing(str(build.binary()))
+        options = {key: value for key, value in options.items() if key == "n_ctx"}
+        return LlamaCppModel(parsed.model, **options)
+    from agorakit.models.llamacpp_server import LlamaServerModel
+
+    return LlamaServerModel(parsed.model, **options)

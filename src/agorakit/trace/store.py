@@ -50,6 +50,8 @@ _STOP = object()
 LINGER_S = 0.05
 MAX_BATCH = 1000
 _SLICES = 5
+
+
 def _plain(value: Any) -> Any:
     """What JSON cannot hold as is: framework values (Messages, ToolCalls, Usage) as their
     ``to_dict()``, pydantic models as their JSON data, sets as lists, the rest as ``str``."""
@@ -84,7 +86,6 @@ def _json(attributes: dict[str, Any]) -> str:
         return orjson.dumps(plain, default=_plain, option=_ORJSON_OPTIONS).decode()
     except TypeError:  # orjson.JSONEncodeError is one: e.g. an int beyond 64 bits
         return json.dumps(plain, default=_plain, ensure_ascii=False)
-
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -1,0 +1,140 @@
+"""The local engine against the in-process embedded model, side by side in one run.
+
+    PYTHONPATH=src .venv/bin/python bench/engine.py [--agents 1,4,8,16] [--tokens 48] [--skip-grammar]
+
+(1) ``llama-batched-bench`` (llama.cpp's own, built with the engine): decode
+    tokens/s at each batch size, prompt 128, 48 new tokens, 2 threads: what
+    the hardware gives.
+(2) N agents at once through the public API (``Agent.run``), each asked for a
+    free-text answer of exactly ``--tokens`` tokens: aggregate output tokens/s,
+    in-process (``llamacpp:gemma-3-270m``) beside the engine
+    (``llamacpp:gemma-3-270m?engine=server``).
+(3) the same with agorakit's grammar on: each agent answers as a typed output
+    (``output_type``), so every token is grammar-constrained.
+
+Ratios: the engine's agents against llama-batched-bench at the same batch size
+(target ≥ 0.9 at 16), and 16 agents against one (target ≥ 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from agorakit import Agent
+from agorakit.models.base import Sampling
+from agorakit.models.engine import build
+from agorakit.models.llamacpp import embedded_model_path
+
+INPROCESS = "llamacpp:gemma-3-270m"
+ENGINE = "llamacpp:gemma-3-270m?engine=server"
+TOPICS = ["rivers", "bridges", "owls", "volcanoes", "trains", "glaciers", "bees", "lighthouses"]
+
+
+class Note(BaseModel):
+    title: str
+    body: str
+
+
+def batched_bench(sizes: list[int], tokens: int) -> dict[int, tuple[float, float]]:
+    """llama.cpp's decode tokens/s (S_TG) and all tokens processed per second (S) per batch size."""
+    command = [
+        str(build.binary("llama-batched-bench")), "-m", str(embedded_model_path()),
+        "-c", str(max(sizes) * (128 + tokens) + 64), "-b", "2048", "-ub", "512",
+        "-npp", "128", "-ntg", str(tokens), "-npl", ",".join(map(str, sizes)),
+        "-t", str(os.cpu_count() or 2), "--kv-unified",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    speeds: dict[int, tuple[float, float]] = {}
+    for line in done.stdout.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 10 and re.fullmatch(r"\d+", cells[2] if len(cells) > 2 else ""):
+            # | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
+            speeds[int(cells[2])] = (float(cells[7]), float(cells[9]))
+    return speeds
+
+
+# About 128 prompt tokens in all, as llama-batched-bench's prompts.
+INSTRUCTIONS = (
+    "You write long, detailed essays for a general audience. Each essay opens with a short story, "
+    "explains the history of its subject, describes how it works in plain words, gives three surprising "
+    "facts with numbers, compares it with something familiar from daily life, and ends with a question "
+    "for the reader. Never use lists; write flowing paragraphs. Keep a warm, curious tone throughout."
+)
+
+
+async def agents_at_once(uri: str, n: int, tokens: int, typed: bool) -> tuple[float, float]:
+    """Aggregate output tokens/s of ``n`` agents answering at once, and all tokens processed per second
+    (prompt tokens computed, not read from a cache, plus output tokens)."""
+    sampling = Sampling(max_tokens=tokens, temperature=0.0)
+    agents = [
+        Agent(f"writer{i}", uri, instructions=INSTRUCTIONS, sampling=sampling,
+              output_type=Note if typed else None, max_steps=1, trace=False)
+        for i in range(n)
+    ]  # fmt: skip
+    # The number first: no two prompts share more than the template's opening tokens.
+    tasks = [f"Essay {i}: write a long essay about {TOPICS[i % len(TOPICS)]}." for i in range(n)]
+    await agents[0].run("Say hi.")  # load (or start) the model outside the timing
+    started = time.perf_counter()
+    results = await asyncio.gather(*(agent.run(task) for agent, task in zip(agents, tasks, strict=True)))
+    elapsed = time.perf_counter() - started
+    output = sum(result.usage.output_tokens for result in results)
+    computed = sum(result.usage.input_tokens - result.usage.cached_input_tokens for result in results)
+    return output / elapsed, (output + computed) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", default="1,4,8,16")
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--skip-grammar", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(part) for part in args.agents.split(",")]
+    if not build.is_built():
+        sys.exit("the engine is not built: python -m agorakit.models.engine.build")
+    console = Console()
+    with console.status("llama-batched-bench"):
+        reference = batched_bench(sizes, args.tokens)
+    rows: dict[str, dict[int, tuple[float, float]]] = {}
+    cells = [("in-process", INPROCESS, False), ("engine", ENGINE, False)]
+    if not args.skip_grammar:
+        cells += [("in-process, typed output", INPROCESS, True), ("engine, typed output", ENGINE, True)]
+    for label, uri, typed in cells:
+        for n in sizes:
+            with console.status(f"{label}: {n} agents"):
+                rows.setdefault(label, {})[n] = asyncio.run(agents_at_once(uri, n, args.tokens, typed))
+    table = Table(title=f"aggregate output tokens/s, {args.tokens} tokens per answer ({os.cpu_count()} cores)")
+    table.add_column("path")
+    for n in sizes:
+        table.add_column(f"{n} agents" if n > 1 else "1 agent", justify="right")
+    table.add_column(f"{sizes[-1]} vs 1", justify="right")
+    table.add_row("llama-batched-bench, decode only", *(f"{reference[n][0]:.1f}" for n in sizes),
+                  f"{reference[sizes[-1]][0] / reference[sizes[0]][0]:.2f}x")  # fmt: skip
+    for label, speeds in rows.items():
+        first, last = speeds[sizes[0]][0], speeds[sizes[-1]][0]
+        table.add_row(label, *(f"{speeds[n][0]:.1f}" for n in sizes), f"{last / first:.2f}x")
+    console.print(table)
+    # Saturation: all tokens processed per second (prompt + output), the engine's agents
+    # beside llama-batched-bench's S at the same batch size (its prompts are 128 tokens too).
+    saturation = Table(title="all tokens processed per second (prompt computed + output)")
+    saturation.add_column("path")
+    for n in sizes:
+        saturation.add_column(f"{n} agents" if n > 1 else "1 agent", justify="right")
+    saturation.add_row("llama-batched-bench", *(f"{reference[n][1]:.1f}" for n in sizes))
+    engine = rows["engine"]
+    saturation.add_row("engine (agents)", *(f"{engine[n][1]:.1f}" for n in sizes))
+    saturation.add_row("engine / llama-batched-bench", *(f"{engine[n][1] / reference[n][1]:.2f}" for n in sizes))
+    console.print(saturation)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The local engine (llama-server built by ./scripts/setup) with the embedded model: many agents
+at once, grammar-constrained outputs, a crash mid-run, and one engine shared by processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from agorakit import Agent, tool
+from agorakit.models.base import Sampling
+from agorakit.models.engine import build
+from agorakit.models.engine.server import Engine
+from agorakit.models.llamacpp_server import LlamaServerModel
+from agorakit.models.uri import resolve_model
+
+pytestmark = pytest.mark.integration
+
+ENGINE = "llamacpp:gemma-3-270m?engine=server"
+
+
+@pytest.fixture(scope="module")
+def engine_home(model_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private agorakit home (so a private engine), the engine started once for the module."""
+    assert build.is_built(), "the engine is not built: ./scripts/setup builds it"
+    home = tmp_path_factory.mktemp("engine-home")
+    saved = os.environ.get("AGORAKIT_HOME")
+    os.environ["AGORAKIT_HOME"] = str(home)
+    model = resolve_model(ENGINE)
+    assert isinstance(model, LlamaServerModel)
+    model.load()
+    yield home
+    model.engine.stop()
+    if saved is None:
+        os.environ.pop("AGORAKIT_HOME", None)
+    else:
+        os.environ["AGORAKIT_HOME"] = saved
+
+
+def _engine() -> Engine:
+    model = resolve_model(ENGINE)
+    assert isinstance(model, LlamaServerModel)
+    return model.engine
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+async def test_sixteen_agents_at_once_all_make_valid_tool_calls(engine_home: Path) -> None:
+    agents = [
+        Agent(f"calc{i}", ENGINE, instructions="You are a calculator. Always use the add tool.", tools=[add],
+              max_steps=2, trace=False)
+        for i in range(16)
+    ]  # fmt: skip
+    results = await asyncio.gather(*(a.run(f"What is {10 + i} + {3 * i + 7}?") for i, a in enumerate(agents)))
+    assert len(results) == 16
+    for result in results:
+        calls = [call for message in result.messages for call in message.tool_calls]
+        assert calls, result.messages
+        answers = {m.tool_call_id: m.content for m in result.messages if m.role == "tool"}
+        for call in calls:
+            assert call.name == "add"
+            args = call.arguments if isinstance(call.arguments, dict) else json.loads(call.arguments)
+            assert set(args) == {"a", "b"} and all(isinstance(v, int) for v in args.values()), args
+            assert answers[call.id] == str(args["a"] + args["b"])  # validated, run, answered
+    # Sixteen calls shared the engine's slots: the same instructions were read from the cache.
+    assert sum(r.usage.cached_input_tokens for r in results) > 0
+
+
+class City(BaseModel):
+    name: str
+    country: str
+    population_millions: float
+
+
+async def test_typed_outputs_through_the_engine_are_valid(engine_home: Path) -> None:
+    agent = Agent("geo", ENGINE, instructions="You answer with facts about cities.", output_type=City, trace=False)
+    results = await asyncio.gather(*(agent.run(f"Describe {c}.") for c in ["Paris", "Tokyo", "Cairo", "Lima"]))
+    for result in results:
+        assert result.stop_reason == "final_answer", result.error
+        assert isinstance(result.output, City)
+        assert result.output.name and result.output.country
+
+
+def _engine_pid(home: Path) -> int:
+    [state] = list((home / "engine").glob("*.json"))
+    return int(json.loads(state.read_text())["pid"])
+
+
+async def test_a_run_survives_the_engine_killed_mid_call(engine_home: Path) -> None:
+    engine = _engine()
+    restarts = engine.restarts
+    old = _engine_pid(engine_home)
+    agents = [
+        Agent(f"w{i}", ENGINE, instructions="You write long essays.", sampling=Sampling(max_tokens=160), trace=False)
+        for i in range(4)
+    ]
+    runs = [asyncio.create_task(a.run(f"Essay {i}: write about the sea.")) for i, a in enumerate(agents)]
+    await asyncio.sleep(0.6)  # all four are decoding now
+    os.kill(old, signal.SIGKILL)
+    results = await asyncio.gather(*runs)
+    assert [r.stop_reason for r in results] == ["final_answer"] * 4, [r.error for r in results]
+    assert all(r.output for r in results)
+    assert engine.restarts == restarts + 1
+    assert _engine_pid(engine_home) != old
+
+
+def test_another_process_uses_the_same_engine(engine_home: Path) -> None:
+    url = _engine().url()
+    pid = _engine_pid(engine_home)
+    code = (
+        "from agorakit.models.uri import resolve_model\n"
+        f"print(resolve_model({ENGINE!r}).engine.url())\n"
+    )  # fmt: skip
+    env = {**os.environ, "AGORAKIT_HOME": str(engine_home)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == url
+    assert _engine_pid(engine_home) == pid  # found, not started again
