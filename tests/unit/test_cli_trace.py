@@ -143,6 +143,33 @@ def test_show_durations_and_truncated_tool_results(fixed_db: Path) -> None:
     assert "stop=final_answer" in out
 
 
+def test_show_marks_queued_calls_and_each_agents_share_of_the_model(tmp_path: Path) -> None:
+    path = tmp_path / "queued.db"
+    store = TraceStore(path)
+    run = "0190cccc0000aabbccddeeff00"
+    root = {attr.OPERATION: "invoke_team", attr.REQUEST_MODEL: MODEL}
+    calls = [  # (span, agent, start ms, end ms, queued s, cached tokens)
+        ("c1", "ann", 0, 300, 0.0, 0),
+        ("c2", "bob", 0, 500, 0.2, 80),
+        ("c3", "ann", 300, 400, 0.0, 90),
+    ]
+    store.write(("span_start", run, "r0", None, "invoke_team debate", T0, root))
+    for span, agent, start, end, queued, cached in calls:
+        chat = {attr.OPERATION: attr.OP_CHAT, attr.AGENT_NAME: agent, attr.INPUT_TOKENS: 100,
+                attr.OUTPUT_TOKENS: 10, attr.QUEUE_WAIT_S: queued}  # fmt: skip
+        if cached:
+            chat[attr.CACHED_INPUT_TOKENS] = cached
+        store.write(("span_start", run, span, "r0", f"chat {MODEL}", T0 + start * 1_000_000, chat))
+        store.write(("span_end", run, span, T0 + end * 1_000_000, "ok", chat))
+    store.write(("span_end", run, "r0", T0 + 600_000_000, "ok", root))
+    store.close()
+    out = invoke("show", "last", "--db", str(path)).output
+    assert f"chat {MODEL}  500ms  [100→10 tok]  80 from cache  queued 200ms  ok" in out
+    assert f"chat {MODEL}  300ms  [100→10 tok]  ok" in out  # not queued: nothing said
+    # In flight: ann 300 + 100 ms, bob 500 - 200 ms queued.
+    assert "model time by agent: ann 400ms (57%) · bob 300ms (43%) queued 200ms" in out
+
+
 def test_export_to_stdout_and_to_a_file(db: Path, tmp_path: Path) -> None:
     result = invoke("export", DONE_RUN, "--db", str(db))
     assert result.exit_code == 0, result.output

@@ -165,6 +165,12 @@ def span_label(span: SpanRecord, events: list[EventRecord] | None = None) -> Tex
         label.append(f"  {format_duration(span.duration_ns)}", style="dim")
     if attr.INPUT_TOKENS in attrs or attr.OUTPUT_TOKENS in attrs:
         label.append(f"  [{_tokens(attrs.get(attr.INPUT_TOKENS, 0), attrs.get(attr.OUTPUT_TOKENS, 0))}]")
+        cached = attrs.get(attr.CACHED_INPUT_TOKENS)
+        if cached:
+            label.append(f"  {cached} from cache", style="dim")
+    waited = attrs.get(attr.QUEUE_WAIT_S)
+    if isinstance(waited, int | float) and waited >= 0.001:
+        label.append(f"  queued {format_duration(int(waited * 1e9))}", style="yellow")
     if span.finished:
         label.append(f"  {span.status}", style=_status_style(span.status))
     attempt = attrs.get(attr.ATTEMPT)
@@ -307,4 +313,33 @@ def run_tree(trace: RunTrace, *, content: bool = False) -> Tree:
             tree.add(message_line(event) if is_message_event(event) else event_line(event))
     for root in roots:
         _add_node(tree, root, content)
+    share = model_share_line(trace)
+    if share is not None:
+        tree.add(share)
     return tree
+
+
+def model_share_line(trace: RunTrace) -> Text | None:
+    """Each agent's share of the model's time (its calls' time in flight), and its time queued:
+    shown when the run's calls waited for their backend."""
+    in_flight: dict[str, int] = {}
+    queued: dict[str, float] = {}
+    for span in trace.spans:
+        waited = span.attributes.get(attr.QUEUE_WAIT_S)
+        if span.operation != attr.OP_CHAT or not span.finished or not isinstance(waited, int | float):
+            continue
+        agent = str(span.attributes.get(attr.AGENT_NAME) or "-")
+        in_flight[agent] = in_flight.get(agent, 0) + max(0, (span.duration_ns or 0) - int(waited * 1e9))
+        queued[agent] = queued.get(agent, 0.0) + waited
+    total = sum(in_flight.values())
+    if not total or not any(wait >= 0.001 for wait in queued.values()):
+        return None
+    line = Text("model time by agent: ", style="bold")
+    parts = sorted(in_flight, key=lambda agent: -in_flight[agent])
+    for index, agent in enumerate(parts):
+        if index:
+            line.append(" · ")
+        line.append(f"{agent} {format_duration(in_flight[agent])} ({in_flight[agent] / total:.0%})")
+        if queued[agent] >= 0.001:
+            line.append(f" queued {format_duration(int(queued[agent] * 1e9))}", style="dim")
+    return line

@@ -10,6 +10,7 @@ from agorakit.kernel.kernel import DEFAULT_CONCURRENCY, Kernel
 from agorakit.kernel.pricing import PriceTable
 from agorakit.kernel.retry import NO_RETRY, RetryPolicy
 from agorakit.kernel.run import Budget, RunLedger
+from agorakit.kernel.scheduling import CallQueue, QueueStats, SchedulingPolicy
 
 if TYPE_CHECKING:
     from agorakit.kernel.manual_clock import ManualClock
@@ -41,12 +42,15 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "NO_RETRY",
     "Budget",
+    "CallQueue",
     "Clock",
     "Kernel",
     "ManualClock",
     "PriceTable",
+    "QueueStats",
     "RetryPolicy",
     "RunLedger",
+    "SchedulingPolicy",
     "SystemClock",
     "default_kernel",
 ]

@@ -1,6 +1,7 @@
 """The kernel: the one door every model call goes through.
 
-It queues calls per backend under a concurrency limit, bounds each call's time
+It queues calls per backend under a concurrency limit (the waiting calls
+ordered by a scheduling policy, see :mod:`agorakit.kernel.scheduling`), bounds each call's time
 (a total for the call, retries and backoff included, and optionally a limit
 per attempt), retries transient failures with backoff, accounts usage and cost
 per call, agent and run, enforces run budgets, and traces each call as a
@@ -14,21 +15,23 @@ import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from agorakit.core.errors import ModelResponseError
+from agorakit.core.errors import ConfigError, ModelResponseError
 from agorakit.core.stream import TextDelta, UsageEvent, emit, listening
 from agorakit.kernel.attempt import Attempt, retrying
 from agorakit.kernel.clock import CallClock, Clock, SystemClock
 from agorakit.kernel.pricing import PriceTable
 from agorakit.kernel.retry import RetryPolicy
 from agorakit.kernel.run import RunLedger
+from agorakit.kernel.scheduling import POLICIES, CallQueue, QueueStats, SchedulingPolicy
 from agorakit.models.base import ChatModel, Completion, ModelRequest, StreamChunk
 from agorakit.trace import attributes as attr
 from agorakit.trace.tracer import Span
 
 T = TypeVar("T")
 
-# Calls in flight per queue, by provider. The embedded model is one llama.cpp
-# context: parallel calls would only contend for the same two cores.
+# Calls in flight per queue, by provider. The embedded model in process is one llama.cpp
+# context: parallel calls would only contend for the same two cores (the local engine
+# says how many it serves at once: its slots, as ``max_concurrency``).
 DEFAULT_CONCURRENCY: Mapping[str, int | None] = {"llamacpp": 1, "openai": 16, "scripted": None}
 
 
@@ -58,6 +61,7 @@ class Kernel:
         concurrency: Mapping[str, int | None] | None = None,
         prices: PriceTable | None = None,
         clock: Clock | None = None,
+        scheduling: SchedulingPolicy = "fifo",
     ) -> None:
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
@@ -65,10 +69,13 @@ class Kernel:
         self.concurrency = {**DEFAULT_CONCURRENCY, **(concurrency or {})}
         self._chosen_concurrency = dict(concurrency or {})
         self.prices = prices or PriceTable()
+        if scheduling not in POLICIES:
+            raise ConfigError(f"unknown scheduling policy {scheduling!r}", hint=f"use one of: {', '.join(POLICIES)}")
+        self.scheduling: SchedulingPolicy = scheduling
         self.clock: Clock = clock if clock is not None else SystemClock()
         # Semaphores bind to the loop that first uses them; run_sync makes a
         # new loop per call, so the queues are rebuilt when the loop changes.
-        self._queues: dict[str, asyncio.Semaphore | None] = {}
+        self._queues: dict[str, CallQueue | None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- public ------------------------------------------------------------
@@ -97,7 +104,7 @@ class Kernel:
         with tracer.span(f"chat {model.model_name}", attributes) as span:
             queue = self._queue(model)
             if queue is not None:
-                await queue.acquire()
+                await self._wait_turn(queue, run, agent, span)
             try:
                 # The call's clock starts only now: time queued behind other calls does not count.
                 completion, attempt = await self._retrying(
@@ -139,7 +146,7 @@ class Kernel:
         queue = self._queue(model)
         try:
             if queue is not None:
-                await queue.acquire()
+                await self._wait_turn(queue, run, agent, span)
             try:
 
                 async def first_chunk(attempt: Attempt) -> tuple[AsyncIterator[StreamChunk], StreamChunk | None]:
@@ -187,7 +194,18 @@ class Kernel:
             raise ModelResponseError(f"{model.uri} ended its stream without a completion")
         return completion
 
-    def _queue(self, model: ChatModel) -> asyncio.Semaphore | None:
+    @staticmethod
+    async def _wait_turn(queue: CallQueue, run: RunLedger, agent: str | None, span: Span) -> None:
+        waited = await queue.acquire(agent=agent, run_id=run.run_id, priority=run.priority)
+        if run.tracer.enabled:
+            span.attributes[attr.QUEUE_WAIT_S] = round(waited, 6)
+
+    def queue_stats(self, model: ChatModel) -> QueueStats | None:
+        """What the queue of ``model``'s backend has served (``None`` before its first call, or with no limit)."""
+        queue = self._queues.get(model.queue_key)
+        return queue.stats if queue is not None else None
+
+    def _queue(self, model: ChatModel) -> CallQueue | None:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._queues.clear()
@@ -199,7 +217,7 @@ class Kernel:
             limit = self._chosen_concurrency.get(model.provider, getattr(model, "max_concurrency", -1))
             if limit == -1:
                 limit = self.concurrency.get(model.provider, 8)
-            self._queues[key] = asyncio.Semaphore(limit) if limit else None
+            self._queues[key] = CallQueue(limit, self.scheduling) if limit else None
         return self._queues[key]
 
     def _retrying(

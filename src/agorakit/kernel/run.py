@@ -33,6 +33,8 @@ class RunLedger:
     usage: Usage = field(default_factory=Usage)
     usage_by_agent: dict[str, Usage] = field(default_factory=dict)
     usage_by_model: dict[str, Usage] = field(default_factory=dict)
+    #: Where this run's calls go in a backend's queue under the ``priority`` scheduling policy (higher first).
+    priority: int = 0
     #: System prompts already traced in this run (a team's agents run once per turn with the same one).
     traced_prompts: set[str] = field(default_factory=set)
 
@@ -41,8 +43,8 @@ class RunLedger:
         return self.tracer.run_id
 
     @classmethod
-    def create(cls, tracer: Tracer | None = None, budget: Budget | None = None) -> RunLedger:
-        return cls(tracer or Tracer(new_run_id()), budget or Budget())
+    def create(cls, tracer: Tracer | None = None, budget: Budget | None = None, *, priority: int = 0) -> RunLedger:
+        return cls(tracer or Tracer(new_run_id()), budget or Budget(), priority=priority)
 
     def record(self, usage: Usage, *, agent: str | None, model: str) -> None:
         self.usage.add(usage)

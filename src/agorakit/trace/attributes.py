@@ -14,6 +14,8 @@ REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
 FINISH_REASONS = "gen_ai.response.finish_reasons"
 INPUT_TOKENS = "gen_ai.usage.input_tokens"
 CACHED_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+#: Seconds a model call waited for its backend (behind other calls) before it started.
+QUEUE_WAIT_S = "agorakit.queue.wait_s"
 OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 AGENT_NAME = "gen_ai.agent.name"
 AGENT_ID = "gen_ai.agent.id"
