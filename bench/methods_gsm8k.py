@@ -4,9 +4,10 @@
         [--extra NAME=module:Class ...] [--json FILE]
 
 Runs each method in ``agorakit.methods.REGISTRY`` (in registry order) on the
-first ``--questions`` (default 3) questions of ``tests/data/gsm8k_sample.jsonl``
-and prints, per method: questions completed without error, errors, model calls,
-input and output tokens, questions whose extracted answer matches GSM8K's, and
+first ``--questions`` (default 3) questions of the GSM8K test set agorakit ships
+(``src/agorakit/eval/datasets/data/gsm8k``) and prints, per method: questions
+completed without error, errors, model calls, input tokens (and the share read
+from the model's prompt cache) and output tokens, questions whose extracted answer matches GSM8K's, and
 wall time. A method that raises is recorded (its first error is listed under the
 table) and the run goes on.
 
@@ -54,7 +55,8 @@ from agorakit.methods import REGISTRY, method_class
 from agorakit.models import ChatModel, ModelRequest, resolve_model
 from agorakit.models.base import Completion, Sampling, StreamChunk
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "gsm8k_sample.jsonl"
+# The GSM8K test set agorakit ships (the first N questions; tests/data holds the first 3).
+DATA = Path(__file__).resolve().parents[1] / "src/agorakit/eval/datasets/data/gsm8k/test.jsonl"
 DEFAULT_MODEL = "llamacpp:gemma-3-270m"
 ALIAS = "gemma-3-270m"
 

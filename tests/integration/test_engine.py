@@ -16,7 +16,9 @@ import pytest
 from pydantic import BaseModel
 
 from agorakit import Agent, tool
-from agorakit.models.base import Sampling
+from agorakit.core.errors import ContextWindowExceeded
+from agorakit.core.messages import Message
+from agorakit.models.base import ModelRequest, Sampling
 from agorakit.models.engine import build
 from agorakit.models.engine.server import Engine
 from agorakit.models.llamacpp_server import LlamaServerModel
@@ -128,3 +130,26 @@ def test_another_process_uses_the_same_engine(engine_home: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == url
     assert _engine_pid(engine_home) == pid  # found, not started again
+
+
+async def test_text_streams_from_the_engine_before_the_completion_ends(engine_home: Path) -> None:
+    model = resolve_model(ENGINE)
+    request = ModelRequest([Message("user", "Write a long story about a fox.")], sampling=Sampling(max_tokens=40))
+    seen: list[str] = []
+    async for chunk in model.stream(request):
+        if chunk.delta:
+            seen.append("delta")
+        if chunk.completion is not None:
+            seen.append("completion")
+            assert chunk.completion.usage.output_tokens == 40
+    assert seen.count("delta") >= 5 and seen[-1] == "completion" and seen.count("completion") == 1
+
+
+async def test_a_prompt_over_a_slots_context_is_a_context_window_error(engine_home: Path) -> None:
+    model = resolve_model("llamacpp:gemma-3-270m?engine=server&slots=2&n_ctx=256")
+    try:
+        with pytest.raises(ContextWindowExceeded, match="256"):
+            await model.complete(ModelRequest([Message("user", "word " * 400)]))
+    finally:
+        assert isinstance(model, LlamaServerModel)
+        model.engine.stop()

@@ -13,6 +13,8 @@ processor that steers the small model through JSON strings (see
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -70,18 +72,27 @@ class LlamaServerModel(LlamaCppModel):
         """Start (or find) the engine now; it otherwise starts on the first call."""
         self.engine.url()
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
-        import asyncio
-
-        engine = self.engine
-        base_url = await asyncio.to_thread(engine.url)
+    async def complete(self, request: ModelRequest) -> Completion:
+        # Not streamed: with nobody reading deltas, one response instead of an event per token.
+        base_url = await asyncio.to_thread(self.engine.url)
         schema = gemma_format.output_schema(request)
-        body = self._body(request, schema)
+        started = time.perf_counter()
+        async with self._calling(base_url):
+            response = await self._http().post(f"{base_url}/completion", json=self._body(request, schema, stream=False))
+            if response.status_code != 200:
+                raise _http_error(response, self.n_ctx)
+            final = response.json()
+        return self._completion(str(final.get("content") or ""), final, request, started)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
+        base_url = await asyncio.to_thread(self.engine.url)
+        schema = gemma_format.output_schema(request)
         answer = AnswerDeltas() if schema is not None else None
         started = time.perf_counter()
         pieces: list[str] = []
         final: dict[str, Any] | None = None
-        try:
+        async with self._calling(base_url):
+            body = self._body(request, schema, stream=True)
             async with self._http().stream("POST", f"{base_url}/completion", json=body) as response:
                 if response.status_code != 200:
                     await response.aread()
@@ -99,16 +110,24 @@ class LlamaServerModel(LlamaCppModel):
                     if event.get("stop"):
                         final = event
                         break
-        except (httpx.TransportError, httpx.RemoteProtocolError) as error:
-            await asyncio.to_thread(engine.lost, base_url)
+            if final is None:
+                raise httpx.RemoteProtocolError("the stream ended before the completion")
+        yield StreamChunk(completion=self._completion("".join(pieces), final, request, started))
+
+    @contextlib.asynccontextmanager
+    async def _calling(self, base_url: str) -> AsyncIterator[None]:
+        """A lost connection means the engine is gone: a transient error (the kernel retries),
+        and the engine is restarted on the next call."""
+        try:
+            yield
+        except httpx.TransportError as error:
+            await asyncio.to_thread(self.engine.lost, base_url)
             raise ModelConnectionError(
                 f"the local engine at {base_url} stopped answering: {error}",
                 hint="it is restarted on the next attempt",
             ) from error
-        if final is None:
-            await asyncio.to_thread(engine.lost, base_url)
-            raise ModelConnectionError(f"the local engine at {base_url} ended the stream before the completion")
-        text = "".join(pieces)
+
+    def _completion(self, text: str, final: dict[str, Any], request: ModelRequest, started: float) -> Completion:
         finish: FinishReason = "length" if final.get("stop_type") == "limit" else "stop"
         message = self._message(text, finish, request)
         timings = final.get("timings") or {}
@@ -120,10 +139,9 @@ class LlamaServerModel(LlamaCppModel):
             time.perf_counter() - started,
             cached_input_tokens=cached,
         )
-        reason: FinishReason = "tool_calls" if message.tool_calls else finish
-        yield StreamChunk(completion=Completion(message, usage, reason, self.model_name))
+        return Completion(message, usage, "tool_calls" if message.tool_calls else finish, self.model_name)
 
-    def _body(self, request: ModelRequest, schema: dict[str, Any] | None) -> dict[str, Any]:
+    def _body(self, request: ModelRequest, schema: dict[str, Any] | None, *, stream: bool) -> dict[str, Any]:
         sampling = request.sampling
         default = DEFAULT_MAX_TOKENS if schema is None else DEFAULT_MAX_TOKENS_CONSTRAINED
         body: dict[str, Any] = {
@@ -132,7 +150,7 @@ class LlamaServerModel(LlamaCppModel):
             "temperature": sampling.temperature if sampling.temperature is not None else 0.0,
             "top_p": sampling.top_p if sampling.top_p is not None else 0.95,
             "stop": [gemma_format.END, *(sampling.stop or [])],
-            "stream": True,
+            "stream": stream,
             "cache_prompt": True,
         }
         if sampling.seed is not None:
@@ -143,8 +161,6 @@ class LlamaServerModel(LlamaCppModel):
 
     def _http(self) -> httpx.AsyncClient:
         # One connection pool per event loop (run_sync makes a new loop per call).
-        import asyncio
-
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
             self._client = httpx.AsyncClient(timeout=_TIMEOUT, limits=httpx.Limits(max_connections=self.slots * 2))

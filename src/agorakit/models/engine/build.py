@@ -123,6 +123,7 @@ def build(*, jobs: int | None = None, quiet: bool = False) -> Path:
             _run(["cmake", "--build", str(out), "--target", *TARGETS, "-j", str(jobs)], log, "compiling")
             # Staged beside the target and renamed into place whole: no one sees half a build.
             staged = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+            staged.chmod(0o755)  # mkdtemp makes it private; the build is for every user
             (staged / "bin").mkdir()
             for name in TARGETS:
                 shutil.copy2(out / "bin" / name, staged / "bin" / name)
