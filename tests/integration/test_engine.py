@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,21 +31,24 @@ ENGINE = "llamacpp:gemma-3-270m?engine=server"
 
 
 @pytest.fixture(scope="module")
-def engine_home(model_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def started_home(model_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private agorakit home (so a private engine), the engine started once for the module."""
     assert build.is_built(), "the engine is not built: ./scripts/setup builds it"
     home = tmp_path_factory.mktemp("engine-home")
-    saved = os.environ.get("AGORAKIT_HOME")
-    os.environ["AGORAKIT_HOME"] = str(home)
-    model = resolve_model(ENGINE)
-    assert isinstance(model, LlamaServerModel)
-    model.load()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AGORAKIT_HOME", str(home))
+        model = resolve_model(ENGINE)
+        assert isinstance(model, LlamaServerModel)
+        model.load()
     yield home
     model.engine.stop()
-    if saved is None:
-        os.environ.pop("AGORAKIT_HOME", None)
-    else:
-        os.environ["AGORAKIT_HOME"] = saved
+
+
+@pytest.fixture
+def engine_home(started_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The module's engine home, for this test (every test otherwise gets a home of its own)."""
+    monkeypatch.setenv("AGORAKIT_HOME", str(started_home))
+    return started_home
 
 
 def _engine() -> Engine:
@@ -96,8 +100,10 @@ async def test_typed_outputs_through_the_engine_are_valid(engine_home: Path) -> 
 
 
 def _engine_pid(home: Path) -> int:
-    [state] = list((home / "engine").glob("*.json"))
-    return int(json.loads(state.read_text())["pid"])
+    """The pid recorded for the default engine in ``home``."""
+    state = json.loads(_engine().state_path.read_text())
+    assert _engine().state_path.parent == home / "engine"
+    return int(state["pid"])
 
 
 async def test_a_run_survives_the_engine_killed_mid_call(engine_home: Path) -> None:
@@ -153,3 +159,44 @@ async def test_a_prompt_over_a_slots_context_is_a_context_window_error(engine_ho
     finally:
         assert isinstance(model, LlamaServerModel)
         model.engine.stop()
+
+
+def test_the_engine_dies_with_the_process_that_started_it_even_after_kill_9(
+    model_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGORAKIT_HOME", str(tmp_path / "home"))  # this test's home, and its child's
+    code = (
+        "import sys\n"
+        "from agorakit.models.uri import resolve_model\n"
+        f"resolve_model({ENGINE!r}).engine.url()\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"  # lives until killed
+    )
+    env = {**os.environ, "AGORAKIT_HOME": str(tmp_path / "home")}
+    owner = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "ready"
+        engine = _engine_pid(tmp_path / "home")
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _running(engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(engine)
+    finally:
+        owner.kill()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead too: its parent is gone and init has not reaped it yet.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -4,9 +4,9 @@ Whoever needs the engine first starts it (on a free loopback port) and records
 ``{pid, port}`` in ``<home>/engine/<key>.json``; other processes find it there
 and use the same server instead of loading the model again. A file lock makes
 the check-and-start atomic across processes. The starting process stops the
-engine when it exits, and on Linux the engine also dies with it (parent-death
-signal), so even a ``kill -9`` leaves no orphan; a process still using that
-engine then finds it gone and starts its own.
+engine when it exits (SIGTERM, then SIGKILL after 10 s), and on Linux the
+engine also dies with it (parent-death signal), so even a ``kill -9`` leaves no
+orphan; a process still using that engine then finds it gone and starts its own.
 """
 
 from __future__ import annotations
@@ -90,9 +90,11 @@ def _free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    # In the child, before exec: the engine gets SIGTERM when the process that started it dies.
+    # In the child, before exec: the engine is killed when the process that started it dies.
+    # SIGKILL, not SIGTERM: llama-server can hang in its clean-up with a request in flight
+    # (seen here), and no one would be left to kill it; it holds nothing worth a clean exit.
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for agorakit, which stops the engine itself
 
 
@@ -129,8 +131,10 @@ def healthy(base_url: str, timeout: float = 2.0) -> bool:
 class Engine:
     """A handle on the machine's engine for one :class:`EngineSpec`."""
 
-    def __init__(self, spec: EngineSpec) -> None:
+    def __init__(self, spec: EngineSpec, home: Path | None = None) -> None:
         self.spec = spec
+        #: The agorakit home whose ``engine/`` folder records this engine (fixed at creation).
+        self.home = home if home is not None else settings.home()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._base_url: str | None = None
@@ -138,7 +142,7 @@ class Engine:
 
     @property
     def state_path(self) -> Path:
-        return settings.home() / "engine" / f"{self.spec.key}.json"
+        return self.home / "engine" / f"{self.spec.key}.json"
 
     @property
     def log_path(self) -> Path:
@@ -241,14 +245,15 @@ class Engine:
         return False
 
 
-_engines: dict[EngineSpec, Engine] = {}
+_engines: dict[tuple[EngineSpec, Path], Engine] = {}
 _engines_lock = threading.Lock()
 
 
 def engine_for(spec: EngineSpec) -> Engine:
-    """This process's handle on the engine for ``spec`` (one per spec)."""
+    """This process's handle on the engine for ``spec`` in the current agorakit home."""
+    key = (spec, settings.home())
     with _engines_lock:
-        engine = _engines.get(spec)
+        engine = _engines.get(key)
         if engine is None:
-            engine = _engines[spec] = Engine(spec)
+            engine = _engines[key] = Engine(spec, key[1])
         return engine
