@@ -15,14 +15,14 @@ import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from agorakit.core.errors import ConfigError, ModelResponseError
+from agorakit.core.errors import ModelResponseError
 from agorakit.core.stream import TextDelta, UsageEvent, emit, listening
 from agorakit.kernel.attempt import Attempt, retrying
 from agorakit.kernel.clock import CallClock, Clock, SystemClock
 from agorakit.kernel.pricing import PriceTable
 from agorakit.kernel.retry import RetryPolicy
 from agorakit.kernel.run import RunLedger
-from agorakit.kernel.scheduling import POLICIES, CallQueue, QueueStats, SchedulingPolicy
+from agorakit.kernel.scheduling import CallQueue, QueueStats, SchedulingPolicy, check_policy
 from agorakit.models.base import ChatModel, Completion, ModelRequest, StreamChunk
 from agorakit.trace import attributes as attr
 from agorakit.trace.tracer import Span
@@ -69,12 +69,10 @@ class Kernel:
         self.concurrency = {**DEFAULT_CONCURRENCY, **(concurrency or {})}
         self._chosen_concurrency = dict(concurrency or {})
         self.prices = prices or PriceTable()
-        if scheduling not in POLICIES:
-            raise ConfigError(f"unknown scheduling policy {scheduling!r}", hint=f"use one of: {', '.join(POLICIES)}")
-        self.scheduling: SchedulingPolicy = scheduling
+        self.scheduling: SchedulingPolicy = check_policy(scheduling)
         self.clock: Clock = clock if clock is not None else SystemClock()
-        # Semaphores bind to the loop that first uses them; run_sync makes a
-        # new loop per call, so the queues are rebuilt when the loop changes.
+        # Queues (their waiters' futures) bind to the loop that first uses them; run_sync
+        # makes a new loop per call, so the queues are rebuilt when the loop changes.
         self._queues: dict[str, CallQueue | None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -214,8 +212,12 @@ class Kernel:
         if key not in self._queues:
             # The caller's choice, else what the model says it serves at once (an engine's
             # slots), else the provider's default.
-            limit = self._chosen_concurrency.get(model.provider, getattr(model, "max_concurrency", -1))
-            if limit == -1:
+            limit: int | None
+            if model.provider in self._chosen_concurrency:
+                limit = self._chosen_concurrency[model.provider]
+            elif hasattr(model, "max_concurrency"):
+                limit = model.max_concurrency
+            else:
                 limit = self.concurrency.get(model.provider, 8)
             self._queues[key] = CallQueue(limit, self.scheduling) if limit else None
         return self._queues[key]

@@ -27,6 +27,13 @@ SchedulingPolicy = Literal["fifo", "round_robin", "priority", "fair"]
 POLICIES: tuple[str, ...] = get_args(SchedulingPolicy)
 
 
+def check_policy(policy: str) -> SchedulingPolicy:
+    """``policy`` if it is one of :data:`POLICIES`, else a :class:`ConfigError` naming them."""
+    if policy not in POLICIES:
+        raise ConfigError(f"unknown scheduling policy {policy!r}", hint=f"use one of: {', '.join(POLICIES)}")
+    return policy  # type: ignore[return-value]
+
+
 @dataclass(slots=True, eq=False)
 class _Waiter:
     seq: int
@@ -49,8 +56,7 @@ class CallQueue:
     """Admits up to ``capacity`` calls at once (``None``: no limit); the policy orders the rest."""
 
     def __init__(self, capacity: int | None, policy: SchedulingPolicy = "fifo") -> None:
-        if policy not in POLICIES:
-            raise ConfigError(f"unknown scheduling policy {policy!r}", hint=f"use one of: {', '.join(POLICIES)}")
+        check_policy(policy)
         if capacity is not None and capacity < 1:
             raise ConfigError(f"a call queue needs room for at least one call, not {capacity}")
         self.capacity = capacity
