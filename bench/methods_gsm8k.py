@@ -6,8 +6,10 @@
 Runs each method in ``agorakit.methods.REGISTRY`` (in registry order) on the
 first ``--questions`` (default 3) questions of the GSM8K test set agorakit ships
 (``src/agorakit/eval/datasets/data/gsm8k``) and prints, per method: questions
-completed without error, errors, model calls, input tokens (and the share read
-from the model's prompt cache) and output tokens, questions whose extracted answer matches GSM8K's, and
+completed without error, errors, model calls, input tokens (the share read
+from the model's prompt cache, and the "cache bound": the share of prompt
+characters an earlier call's prompt or prompt and reply began with, the most any
+prefix cache could serve) and output tokens, questions whose extracted answer matches GSM8K's, and
 wall time. A method that raises is recorded (its first error is listed under the
 table) and the run goes on.
 
@@ -52,7 +54,7 @@ from rich.table import Table
 from agorakit.core.usage import Usage
 from agorakit.kernel import Kernel
 from agorakit.methods import REGISTRY, method_class
-from agorakit.models import ChatModel, ModelRequest, resolve_model
+from agorakit.models import ChatModel, ModelRequest, gemma_format, resolve_model
 from agorakit.models.base import Completion, Sampling, StreamChunk
 
 # The GSM8K test set agorakit ships (the first N questions; tests/data holds the first 3).
@@ -82,8 +84,40 @@ SMALL: dict[str, dict[str, Any]] = {
 """Per-method overrides for speed (see the module docstring)."""
 
 
+def _shared_start(a: str, b: str) -> int:
+    """How many characters ``a`` and ``b`` begin with in common (binary search on slices)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+class PrefixBound:
+    """The most a prompt cache could serve: for each prompt, the longest start it shares with an
+    earlier call's prompt (or that prompt and its reply), in characters of the rendered prompt."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.prompt_chars = 0
+        self.shared_chars = 0
+
+    def start(self, prompt: str) -> None:
+        shared = max((_shared_start(prompt, text) for text in self.texts), default=0)
+        self.prompt_chars += len(prompt)
+        self.shared_chars += shared
+        self.texts.append(prompt)
+
+    def finish(self, prompt: str, reply: str) -> None:
+        self.texts.append(prompt + reply)
+
+
 class CountingModel:
-    """A backend wrapper that counts every call and its tokens (failed runs included)."""
+    """A backend wrapper that counts every call and its tokens (failed runs included), and the
+    prefix a perfect prompt cache would have served (:class:`PrefixBound`)."""
 
     def __init__(self, inner: ChatModel) -> None:
         self.inner = inner
@@ -96,16 +130,23 @@ class CountingModel:
         if hasattr(inner, "max_concurrency"):
             self.max_concurrency = inner.max_concurrency
         self.usage = Usage()
+        self.bound = PrefixBound()
 
     async def complete(self, request: ModelRequest) -> Completion:
+        prompt = gemma_format.format_prompt(request)
+        self.bound.start(prompt)
         completion = await self.inner.complete(request)
         self.usage = self.usage + completion.usage
+        self.bound.finish(prompt, completion.message.content or "")
         return completion
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
+        prompt = gemma_format.format_prompt(request)
+        self.bound.start(prompt)
         async for chunk in self.inner.stream(request):
             if chunk.completion is not None:
                 self.usage = self.usage + chunk.completion.usage
+                self.bound.finish(prompt, chunk.completion.message.content or "")
             yield chunk
 
 
@@ -119,6 +160,8 @@ class Row:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    prompt_chars: int = 0
+    shared_chars: int = 0
     seconds: float = 0.0
     first_error: str | None = None
     skipped: list[str] = field(default_factory=list)
@@ -147,6 +190,7 @@ async def run_method(
 ) -> Row:
     row = Row(name)
     before = model.usage
+    chars_before = (model.bound.prompt_chars, model.bound.shared_chars)
     started = time.perf_counter()
     try:
         config, row.skipped = overrides_for(name, full)
@@ -168,6 +212,8 @@ async def run_method(
     spent = _difference(model.usage, before)
     row.calls, row.input_tokens, row.output_tokens = spent.calls, spent.input_tokens, spent.output_tokens
     row.cached_tokens = spent.cached_input_tokens
+    row.prompt_chars = model.bound.prompt_chars - chars_before[0]
+    row.shared_chars = model.bound.shared_chars - chars_before[1]
     row.seconds = time.perf_counter() - started
     return row
 
@@ -184,7 +230,8 @@ def _difference(after: Usage, before: Usage) -> Usage:
 def table(rows: list[Row], questions: int, model: str) -> Table:
     out = Table(title=f"Methods on the first {questions} GSM8K questions · {model}", title_justify="left")
     out.add_column("method")
-    columns = ("completed", "errors", "correct", "model calls", "input tokens", "from cache", "output tokens")
+    columns = ("completed", "errors", "correct", "model calls", "input tokens", "from cache", "cache bound")
+    columns += ("output tokens",)
     columns += ("seconds",)
     for column in columns:
         out.add_column(column, justify="right")
@@ -197,6 +244,7 @@ def table(rows: list[Row], questions: int, model: str) -> Table:
             str(row.calls),
             str(row.input_tokens),
             f"{row.cached_tokens / row.input_tokens:.0%}" if row.input_tokens else "-",
+            f"{row.shared_chars / row.prompt_chars:.0%}" if row.prompt_chars else "-",
             str(row.output_tokens),
             f"{row.seconds:.1f}",
         )

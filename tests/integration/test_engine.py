@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +98,20 @@ async def test_typed_outputs_through_the_engine_are_valid(engine_home: Path) -> 
         assert result.stop_reason == "final_answer", result.error
         assert isinstance(result.output, City)
         assert result.output.name and result.output.country
+
+
+async def test_identical_calls_made_together_compute_their_prompt_once(engine_home: Path) -> None:
+    model = resolve_model(ENGINE)
+    # A prompt no slot has seen, asked three times at once (as a debate's first round is).
+    task = f"Ticket {uuid.uuid4().hex}: Janet has 3 apples and buys 5 more. How many apples does she have?"
+    request = ModelRequest([Message("user", task)], sampling=Sampling(max_tokens=24, temperature=1.0))
+    completions = await asyncio.gather(*(model.complete(request) for _ in range(3)))
+    prompt = completions[0].usage.input_tokens
+    assert [c.usage.input_tokens for c in completions] == [prompt] * 3
+    computed = [c.usage.input_tokens - c.usage.cached_input_tokens for c in completions]
+    # One of the three computed the prompt (the template's opening may have been cached before).
+    assert sorted(computed)[:2] == [0, 0] and prompt - 8 <= max(computed) <= prompt
+    assert all(c.message.content and c.usage.output_tokens > 0 for c in completions)
 
 
 def _engine_pid(home: Path) -> int:

@@ -4,6 +4,7 @@ fallback when it is not built, the missing-binary error, and how server errors m
 from __future__ import annotations
 
 import logging
+import platform
 from pathlib import Path
 
 import httpx
@@ -65,14 +66,23 @@ def test_a_missing_engine_binary_fails_with_the_command_that_builds_it(
     assert caught.value.hint is not None and "agorakit.models.engine.build" in caught.value.hint
 
 
-def test_the_build_goes_to_a_folder_named_for_the_llama_cpp_python_version(
+def test_the_build_goes_to_a_folder_named_for_the_llama_cpp_python_version_and_build_options(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AGORAKIT_CACHE", str(tmp_path))
     monkeypatch.delenv("AGORAKIT_LLAMA_SERVER", raising=False)
-    assert build.binary() == tmp_path / f"llama.cpp-{build.version()}" / "bin" / "llama-server"
+    folder = build.binary().parents[1]
+    assert folder.parent == tmp_path and folder.name.startswith(f"llama.cpp-{build.version()}-")
     assert build.binary("llama-batched-bench").name == "llama-batched-bench"
     assert build.is_built() is False
+    # A build made with other options (an AMX build that faults on some machines) is not reused.
+    monkeypatch.setattr(build, "CMAKE_OPTIONS", (*build.CMAKE_OPTIONS, "-DGGML_AMX_TILE=ON"))
+    assert build.binary().parents[1] != folder
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="AMX is an x86-64 extension")
+def test_llama_cpp_is_built_without_amx_on_x86() -> None:
+    assert "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" in build.CMAKE_OPTIONS
 
 
 def _response(status: int, body: object) -> httpx.Response:

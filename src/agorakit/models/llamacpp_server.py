@@ -28,6 +28,7 @@ from agorakit.core.usage import Usage
 from agorakit.models import gemma_format
 from agorakit.models.answer_stream import AnswerDeltas
 from agorakit.models.base import Completion, FinishReason, ModelRequest, StreamChunk
+from agorakit.models.coalesce import Coalescer
 from agorakit.models.engine.server import Engine, EngineSpec, engine_for
 from agorakit.models.llamacpp import (
     DEFAULT_MAX_TOKENS,
@@ -37,6 +38,9 @@ from agorakit.models.llamacpp import (
 
 DEFAULT_SLOTS = 16
 DEFAULT_SLOT_CONTEXT = 8192
+#: How long a call waits for identical calls to join it (agents started together arrive
+#: within a few milliseconds of each other; a call takes seconds).
+COALESCE_WINDOW_S = 0.01
 # No wait for the first token is bounded here: the kernel's timeout bounds the call.
 _TIMEOUT = httpx.Timeout(connect=5.0, read=None, write=30.0, pool=None)
 
@@ -63,6 +67,7 @@ class LlamaServerModel(LlamaCppModel):
         self.max_concurrency = self.slots
         self._client: httpx.AsyncClient | None = None
         self._client_loop: Any = None
+        self._coalescer: Coalescer[dict[str, Any]] = Coalescer(COALESCE_WINDOW_S, self.slots)
 
     @property
     def engine(self) -> Engine:
@@ -77,12 +82,26 @@ class LlamaServerModel(LlamaCppModel):
         base_url = await asyncio.to_thread(self.engine.url)
         schema = gemma_format.output_schema(request)
         started = time.perf_counter()
+        body = self._body(request, schema, stream=False)
+        key = f"{base_url} {json.dumps(body, sort_keys=True)}"
+        final = await self._coalescer.run(key, lambda n: self._post(base_url, body, n))
+        return self._completion(str(final.get("content") or ""), final, request, started)
+
+    async def _post(self, base_url: str, body: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        """``n`` completions of one prompt: the engine computes the prompt once for all of them."""
         async with self._calling(base_url):
-            response = await self._http().post(f"{base_url}/completion", json=self._body(request, schema, stream=False))
+            response = await self._http().post(f"{base_url}/completion", json=body if n == 1 else {**body, "n_cmpl": n})
             if response.status_code != 200:
                 raise _http_error(response, self.n_ctx)
-            final = response.json()
-        return self._completion(str(final.get("content") or ""), final, request, started)
+            data = response.json()
+        results: list[dict[str, Any]] = data if isinstance(data, list) else [data]
+        for copied in results[1:]:
+            # Every result repeats the prompt's timings, but only one computed it; the others
+            # were given a copy of its KV cache: for them the whole prompt came from cache.
+            timings = copied.setdefault("timings", {})
+            timings["cache_n"] = int(timings.get("cache_n") or 0) + int(timings.get("prompt_n") or 0)
+            timings["prompt_n"] = 0
+        return results
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         base_url = await asyncio.to_thread(self.engine.url)

@@ -95,7 +95,8 @@ class GroupChat(Team):
     async def _next(self, turn: int, previous: str | None, conversation: list[Message], scope: Scope) -> Participant:
         if self.speaker == "round_robin":
             return self.participants[turn % len(self.participants)]
-        candidates = {p.name: self.descriptions.get(p.name) or describe(p) for p in self.participants}
+        everyone = {p.name: self.descriptions.get(p.name) or describe(p) for p in self.participants}
+        candidates = dict(everyone)
         if not self.allow_repeated_speaker and previous is not None and len(candidates) > 1:
             del candidates[previous]
         if len(candidates) == 1:
@@ -109,6 +110,7 @@ class GroupChat(Team):
                 agent,
                 conversation,
                 candidates,
+                participants=everyone,
                 instructions=instructions,
                 retries=self.selector_retries,
                 sampling=sampling,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, create_model
@@ -19,10 +19,12 @@ from agorakit.methods.structured import (
 from agorakit.methods.topology.scope import Scope
 from agorakit.models.base import ChatModel, ModelRequest, Sampling
 
+# Every participant is listed and the candidates are named last, after the conversation (as
+# AutoGen's selector prompt does): the instructions and the conversation so far then stay the
+# same from one turn to the next, and a serving engine reuses them from its prompt cache.
 SELECTOR_INSTRUCTIONS = (
     "You run a group conversation and decide who speaks next. The participants are:\n{roles}\n"
-    "Read the conversation, then pick the participant whose turn it should be, "
-    "from these names: {names}. "
+    "Read the conversation, then pick the participant whose turn it should be. "
     'Reply with only a JSON object of the form {{"speaker": "<name>"}}.'
 )
 
@@ -78,13 +80,16 @@ async def select_speaker(
     conversation: Sequence[Message],
     candidates: dict[str, str],
     *,
+    participants: Mapping[str, str] | None = None,
     instructions: str | None = None,
     retries: int = DEFAULT_RETRIES,
     sampling: Sampling | None = None,
 ) -> str:
-    """The name of the next speaker among ``candidates`` (name -> description)."""
+    """The name of the next speaker among ``candidates`` (name -> description); ``participants``
+    (default: the candidates) are everyone in the conversation, described to the selector."""
     names = list(candidates)
-    roles = "\n".join(f"- {name}: {description}" for name, description in candidates.items())
+    everyone = participants if participants is not None else candidates
+    roles = "\n".join(f"- {name}: {description}" for name, description in everyone.items())
     system = (instructions or SELECTOR_INSTRUCTIONS).format(roles=roles, names=", ".join(names))
     ask = f"The conversation so far:\n\n{transcript_text(conversation)}\n\nWho speaks next? One of: {', '.join(names)}."
     choice = await structured_call(

@@ -2,9 +2,10 @@
 
     python -m agorakit.models.engine.build     # what ./scripts/setup runs; a no-op once built
 
-The binary goes to ``<cache>/llama.cpp-<llama-cpp-python version>/bin`` (see
+The binary goes to ``<cache>/llama.cpp-<llama-cpp-python version>-<options>/bin`` (see
 :func:`agorakit.core.settings.cache_dir`), so every checkout and every agorakit
-home on the machine shares one build, and a new llama-cpp-python pin builds anew.
+home on the machine shares one build, and a new llama-cpp-python pin (or new build
+options) builds anew.
 The sdist comes from the package index pip is configured with; the build needs
 only cmake and a C++ compiler (no network at build time: no curl, no web UI).
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.metadata
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -28,7 +31,13 @@ from agorakit.core.errors import ConfigError
 
 PACKAGE = "llama-cpp-python"
 TARGETS = ("llama-server", "llama-batched-bench")
+#: llama.cpp is compiled for this machine's CPU (``-march=native``) but without AMX: some
+#: virtual machines report AMX and then fault on its first instruction (SIGILL in the matrix
+#: kernels, seen on Firecracker guests). ``scripts/setup`` builds llama-cpp-python the same way.
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" if platform.machine().lower() in ("x86_64", "amd64") else ""
 CMAKE_OPTIONS = (
+    f"-DCMAKE_C_FLAGS={NO_AMX}",
+    f"-DCMAKE_CXX_FLAGS={NO_AMX}",
     "-DCMAKE_BUILD_TYPE=Release",
     "-DBUILD_SHARED_LIBS=OFF",  # one self-contained binary per target
     "-DLLAMA_CURL=OFF",
@@ -50,7 +59,10 @@ def version() -> str:
 
 
 def build_dir() -> Path:
-    return settings.cache_dir() / f"llama.cpp-{version()}"
+    """One build per llama-cpp-python version and build options (a build made with other
+    options is never reused)."""
+    options = hashlib.sha256("\n".join(CMAKE_OPTIONS).encode()).hexdigest()[:8]
+    return settings.cache_dir() / f"llama.cpp-{version()}-{options}"
 
 
 def binary(name: str = "llama-server") -> Path:
