@@ -114,6 +114,17 @@ async def test_identical_calls_made_together_compute_their_prompt_once(engine_ho
     assert all(c.message.content and c.usage.output_tokens > 0 for c in completions)
 
 
+async def test_identical_greedy_calls_made_together_share_one_answer(engine_home: Path) -> None:
+    model = resolve_model(ENGINE)
+    task = f"Ticket {uuid.uuid4().hex}: name three colours of the rainbow."
+    request = ModelRequest([Message("user", task)], sampling=Sampling(max_tokens=24, temperature=0.0))
+    completions = await asyncio.gather(*(model.complete(request) for _ in range(3)))
+    alone = await model.complete(request)  # the same request by itself: the same answer
+    assert [c.message.content for c in completions] == [alone.message.content] * 3
+    computed = sorted(c.usage.input_tokens - c.usage.cached_input_tokens for c in completions)
+    assert computed[:2] == [0, 0] and computed[2] > 0
+
+
 def _engine_pid(home: Path) -> int:
     """The pid recorded for the default engine in ``home``."""
     state = json.loads(_engine().state_path.read_text())

@@ -41,11 +41,13 @@ ROLES: dict[str, str] = {
     "verifier": "Recomputes the answer independently and confirms it when the group agrees.",
 }
 
+# What every participant is told comes first and the role last: an engine's prompt cache
+# then serves the shared part of one participant's prompt from another's.
 INSTRUCTIONS = (
-    "You are the {role} in a small team solving a problem together. {description} "
+    "You are in a small team solving a problem together. "
     "Everyone sees the whole conversation. Keep your message short and build on what the others said. "
     'When the team has an answer you are confident in, write "The answer is <answer>" and end your '
-    "message with the word {phrase}."
+    "message with the word {phrase}. In this team you are the {role}: {description}"
 )
 
 

@@ -4,7 +4,8 @@ Agents that start from the same prompt at the same moment (a debate's first
 round, self-consistency's samples, a vote) would each have a server compute
 that prompt; asked once for ``n`` completions, llama.cpp's server computes it
 once and copies it to ``n`` slots. Sampling stays independent per completion,
-so the results are what ``n`` separate requests would give.
+so the results are what ``n`` separate requests would give (a request whose
+result is fixed, greedy or seeded, is computed once and its result shared).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import time
 from collections.abc import AsyncIterator
@@ -88,16 +89,24 @@ class LlamaServerModel(LlamaCppModel):
         return self._completion(str(final.get("content") or ""), final, request, started)
 
     async def _post(self, base_url: str, body: dict[str, Any], n: int) -> list[dict[str, Any]]:
-        """``n`` completions of one prompt: the engine computes the prompt once for all of them."""
+        """``n`` completions of one prompt: the engine computes the prompt once for all of them.
+
+        A request that fixes its result (greedy, or a seed) is computed once and its result
+        given to every caller, as ``n`` separate requests would each have computed it; the
+        server would give ``n`` sampled copies other seeds."""
+        deterministic = body["temperature"] == 0 or "seed" in body
+        ask = body if n == 1 or deterministic else {**body, "n_cmpl": n}
         async with self._calling(base_url):
-            response = await self._http().post(f"{base_url}/completion", json=body if n == 1 else {**body, "n_cmpl": n})
+            response = await self._http().post(f"{base_url}/completion", json=ask)
             if response.status_code != 200:
                 raise _http_error(response, self.n_ctx)
             data = response.json()
         results: list[dict[str, Any]] = data if isinstance(data, list) else [data]
+        if deterministic:
+            results += [copy.deepcopy(results[0]) for _ in range(n - 1)]
         for copied in results[1:]:
-            # Every result repeats the prompt's timings, but only one computed it; the others
-            # were given a copy of its KV cache: for them the whole prompt came from cache.
+            # Only the first result computed the prompt; the others were given its KV cache
+            # (or its whole result): for them the whole prompt came from cache.
             timings = copied.setdefault("timings", {})
             timings["cache_n"] = int(timings.get("cache_n") or 0) + int(timings.get("prompt_n") or 0)
             timings["prompt_n"] = 0
@@ -151,9 +160,10 @@ class LlamaServerModel(LlamaCppModel):
         message = self._message(text, finish, request)
         timings = final.get("timings") or {}
         cached = int(timings.get("cache_n") or 0)
+        computed = timings["prompt_n"] if "prompt_n" in timings else final.get("tokens_evaluated")
         usage = Usage(
             1,
-            cached + int(timings.get("prompt_n") or final.get("tokens_evaluated") or 0),
+            cached + int(computed or 0),
             int(timings.get("predicted_n") or 0),
             time.perf_counter() - started,
             cached_input_tokens=cached,

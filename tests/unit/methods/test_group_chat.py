@@ -14,7 +14,7 @@ def who(request: ModelRequest) -> str:
     system = request.messages[0].content or ""
     if system.startswith("You run a group conversation"):
         return "selector"
-    return system.split("You are the ")[1].split(" ")[0]
+    return system.split("In this team you are the ")[1].split(":")[0]
 
 
 def responder(replies: dict[str, list[str]]) -> Callable[[ModelRequest], str]:
@@ -57,6 +57,31 @@ async def test_model_selection_stops_at_the_phrase_and_strips_it() -> None:
     assert schema is not None and schema["properties"]["speaker"]["enum"] == ["critic", "verifier"]
     assert "solver: 18 - 3 = 15" in (model.requests[2].messages[1].content or "")
     assert result.usage_by_agent["selector"].calls == 2 and result.usage.calls == 4
+
+
+async def test_prompts_keep_what_is_shared_first_for_the_prompt_cache() -> None:
+    model = ScriptedModel(
+        responder(
+            {
+                "selector": [pick("solver"), pick("critic"), pick("verifier")],
+                "solver": ["5"],
+                "critic": ["Looks right."],
+                "verifier": ["The answer is 5. TERMINATE"],
+            }
+        )
+    )
+    await AutoGenGroupChat(model, trace=False).run("q")
+    selector = [r for r in model.requests if who(r) == "selector"]
+    # The selector's instructions list everyone, whoever the candidates are: the same each turn,
+    # and each turn's transcript begins with the previous one's.
+    assert len({r.messages[0].content for r in selector}) == 1
+    asks = [r.messages[1].content or "" for r in selector]
+    assert asks[1].split("\n\nWho speaks")[0].startswith(asks[0].split("\n\nWho speaks")[0])
+    assert asks[1].endswith("One of: critic, verifier.") and asks[2].endswith("One of: solver, verifier.")
+    # The speakers' instructions differ only at their end, where the role is.
+    speakers = [r.messages[0].content or "" for r in model.requests if who(r) != "selector"]
+    shared = speakers[0].split("In this team")[0]
+    assert len(shared) > 250 and all(text.startswith(shared) for text in speakers)
 
 
 async def test_a_bare_terminate_answers_with_the_message_before_it() -> None:
