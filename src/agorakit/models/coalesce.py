@@ -1,11 +1,10 @@
-"""Identical requests made together become one request for several results.
+"""Identical requests made together become one request whose results go to each caller.
 
-Agents that start from the same prompt at the same moment (a debate's first
-round, self-consistency's samples, a vote) would each have a server compute
-that prompt; asked once for ``n`` completions, llama.cpp's server computes it
-once and copies it to ``n`` slots. Sampling stays independent per completion,
-so the results are what ``n`` separate requests would give (a request whose
-result is fixed, greedy or seeded, is computed once and its result shared).
+Agents started at the same moment on the same prompt (a debate's first round,
+a vote among copies of one agent) would each have the model compute the same
+thing. When the answer is fixed by the request (greedy decoding, or a seed),
+computing it once and handing every caller the result gives them what separate
+requests would have (see :class:`agorakit.models.llamacpp_server.LlamaServerModel`).
 """
 
 from __future__ import annotations
