@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import json
 import time
 from collections.abc import AsyncIterator
@@ -107,12 +106,10 @@ class LlamaServerModel(LlamaCppModel):
         """One result for ``n`` callers: only the first computed its prompt, and for the
         others the whole prompt counts as read from cache."""
         first = await self._post(base_url, body)
-        results = [first] + [copy.deepcopy(first) for _ in range(n - 1)]
-        for shared in results[1:]:
-            timings = shared.setdefault("timings", {})
-            timings["cache_n"] = int(timings.get("cache_n") or 0) + int(timings.get("prompt_n") or 0)
-            timings["prompt_n"] = 0
-        return results
+        timings = first.get("timings") or {}
+        cached = int(timings.get("cache_n") or 0) + int(timings.get("prompt_n") or 0)
+        shared = {**first, "timings": {**timings, "cache_n": cached, "prompt_n": 0}}
+        return [first] + [shared] * (n - 1)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         base_url = await asyncio.to_thread(self.engine.url)
