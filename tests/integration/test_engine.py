@@ -111,9 +111,15 @@ async def test_agents_sampling_one_prompt_together_each_reuse_their_own_conversa
     for index, (history, completion) in enumerate(zip(histories, first, strict=True)):
         history += [completion.message, Message("user", f"Agent {index}: check your answer once more.")]
     second = await asyncio.gather(*(model.complete(ModelRequest(h, sampling=sampling)) for h in histories))
-    for before, after in zip(first, second, strict=True):
-        # Its own first prompt and (most of) its answer are read from cache, not computed again.
-        assert after.usage.cached_input_tokens >= before.usage.input_tokens + before.usage.output_tokens // 2
+    # Each call kept its own slot, so an agent's first prompt and (most of) its answer are read
+    # from cache. Which slot a call lands on is the server's choice, and when answers start
+    # alike it can hand one agent's slot to another; one request for three samples would leave
+    # only one agent its conversation.
+    reused = [
+        after.usage.cached_input_tokens >= before.usage.input_tokens + before.usage.output_tokens // 2
+        for before, after in zip(first, second, strict=True)
+    ]
+    assert sum(reused) >= 2, [c.usage for c in second]
 
 
 async def test_identical_greedy_calls_made_together_share_one_answer(engine_home: Path) -> None:
