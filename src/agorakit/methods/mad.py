@@ -181,7 +181,9 @@ class MultiAgentDebate(Method):
 
             moderator.append(Message("user", moderator_prompt(number, affirmative_text, negative_text)))
             try:
-                verdict = await session.structured("moderator", moderator, ModeratorVerdict, sampling=sampling)
+                verdict, said = await session.structured_reply(
+                    "moderator", moderator, ModeratorVerdict, sampling=sampling
+                )
             except StructuredOutputError as error:
                 # A moderator that cannot commit to a consistent verdict has preferred
                 # no side: the debate goes on and the judge decides at the end.
@@ -191,7 +193,8 @@ class MultiAgentDebate(Method):
                 unsettled = session.details.setdefault("rounds_without_valid_verdict", [])
                 assert isinstance(unsettled, list)
                 unsettled.append(number)
-            moderator.append(Message("assistant", verdict.model_dump_json()))
+                said = verdict.model_dump_json()
+            moderator.append(Message("assistant", said))
             if verdict.preferred:
                 return final_text(verdict.answer, f"{verdict.supported_side} side preferred", verdict.reason)
 

@@ -239,9 +239,9 @@ class MagenticOne(Method):
 
         # Outer loop, first time: facts, then plan.
         planning = [Message("user", FACTS_PROMPT.format(task=task))]
-        facts = await session.structured(ORCHESTRATOR, planning, Facts, retries=retries)
+        facts, said = await session.structured_reply(ORCHESTRATOR, planning, Facts, retries=retries)
         planning += [
-            Message("assistant", facts.model_dump_json()),
+            Message("assistant", said),
             Message("user", PLAN_PROMPT.format(team=team)),
         ]
         plan = await session.structured(ORCHESTRATOR, planning, Plan, retries=retries)
@@ -295,9 +295,9 @@ class MagenticOne(Method):
                     break
                 update = FACTS_UPDATE_PROMPT.format(task=task, facts=facts.model_dump_json())
                 context = [*orchestrator_view(), Message("user", update)]
-                facts = await session.structured(ORCHESTRATOR, context, Facts, retries=retries)
+                facts, said = await session.structured_reply(ORCHESTRATOR, context, Facts, retries=retries)
                 context += [
-                    Message("assistant", facts.model_dump_json()),
+                    Message("assistant", said),
                     Message("user", PLAN_UPDATE_PROMPT.format(team=team)),
                 ]
                 plan = await session.structured(ORCHESTRATOR, context, Plan, retries=retries)

@@ -105,13 +105,28 @@ class Session:
     ) -> T:
         """A validated ``schema`` instance from ``agent``, asked again (with the
         problem shown) up to ``retries`` times before :class:`StructuredOutputError`."""
+        value, _ = await self.structured_reply(agent, messages, schema, retries=retries, sampling=sampling)
+        return value
+
+    async def structured_reply(
+        self,
+        agent: str,
+        messages: Sequence[Message],
+        schema: type[T],
+        *,
+        retries: int = DEFAULT_RETRIES,
+        sampling: Sampling | None = None,
+    ) -> tuple[T, str]:
+        """As :meth:`structured`, with the reply as the model wrote it: what an agent's own
+        history should hold, so its next prompt begins with exactly what the model's
+        prompt cache holds (a re-serialised value differs in spacing)."""
         conversation = list(messages)
         json_schema = schema.model_json_schema()
         problem = ""
         for _ in range(retries + 1):
             text = await self.chat(agent, conversation, sampling=sampling, response_schema=json_schema)
             try:
-                return parse_structured(text, schema)
+                return parse_structured(text, schema), text
             except ValueError as error:  # pydantic's ValidationError is a ValueError
                 problem = describe_problem(error)
                 conversation += [Message("assistant", text), retry_message(schema, problem)]
