@@ -8,6 +8,7 @@ from typing import Any, Generic, NamedTuple, cast
 
 from typing_extensions import TypeVar
 
+from agorakit.agents.durable import open_for_resume, start_journal
 from agorakit.agents.events import message_event
 from agorakit.agents.handoffs import Handoff, handoff_tool, reachable, target_description, target_name
 from agorakit.agents.output import OutputSpec
@@ -19,9 +20,11 @@ from agorakit.agents.sync import run_sync
 from agorakit.core import settings
 from agorakit.core.context import RunContext, using_context
 from agorakit.core.errors import ConfigError
+from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message
 from agorakit.core.stream import RunFinished, StreamEvent, stream_events
 from agorakit.kernel import Budget, Kernel, RunLedger
+from agorakit.kernel.journal import Durability, RunJournal, journaling
 from agorakit.models.base import ChatModel, Sampling
 from agorakit.models.uri import resolve_model
 from agorakit.policy import Policy, PolicyGate
@@ -229,9 +232,15 @@ class Agent(Generic[Deps, OutputT]):
         history: Sequence[Message] = (),
         deps: Deps | None = None,
         context: RunLedger | None = None,
+        durability: Durability | None = None,
+        run_id: str | None = None,
     ) -> RunResult[OutputT]:
         """Run the agent on ``task``: a user message, or a conversation to continue
         (its last message is the one to answer).
+
+        ``durability`` (``"sync"``, ``"async"`` or ``"exit"``) journals the run so
+        that :meth:`resume` can finish it if this process dies (see
+        :mod:`agorakit.kernel.journal`); ``run_id`` names the run (default: a new id).
 
         ``history`` comes before the task, e.g. a conversation shared with
         other agents. ``deps`` reaches tools and instructions through the
@@ -247,7 +256,39 @@ class Agent(Generic[Deps, OutputT]):
 
         An empty or blank task raises :class:`~agorakit.core.errors.ConfigError`.
         """
-        run = await run_agent(self, task, history=history, deps=deps, context=context)
+        journal = None
+        if durability is not None:
+            if context is not None:
+                raise ConfigError(
+                    "durability is set by the run this agent joins (context=...), not by the agent",
+                    hint="journal the team or method run instead",
+                )
+            journal = start_journal(self, run_id or new_run_id(), durability, task, history)
+        run = await run_agent(self, task, history=history, deps=deps, context=context, journal=journal)
+        return cast(RunResult[OutputT], run.result)
+
+    def resume_sync(self, run_id: str, **kwargs: Any) -> RunResult[OutputT]:
+        """``resume`` for scripts and notebooks without an event loop."""
+        return run_sync(lambda: self.resume(run_id, **kwargs), lambda: [self._model])
+
+    async def resume(
+        self, run_id: str, *, deps: Deps | None = None, force: bool = False, confirm: Sequence[str] = ()
+    ) -> RunResult[OutputT]:
+        """Finish a journaled run (``run(..., durability=...)``) that stopped: its recorded model
+        completions and tool results are replayed, never sent or run again, and the run goes on
+        from its first step without a record. The result, usage and trace are those of a run
+        that was never interrupted.
+
+        A tool call that had started with no recorded result is run again only if its tool is
+        idempotent (with the same idempotency key for ``idempotent="key"``); otherwise the run
+        stops with ``stop_reason="needs_confirmation"`` naming it, and ``confirm=[call_id]``
+        runs it again. A run journaled with another agent or model is refused with the
+        differences named (:class:`~agorakit.core.errors.ResumeError`) unless ``force``; one
+        another live process holds raises :class:`~agorakit.core.errors.RunInUse`. Resuming
+        a run that had finished replays it whole and returns its result.
+        """
+        journal, task, history = open_for_resume(self, run_id, force=force, confirm=confirm)
+        run = await run_agent(self, task, history=history, deps=deps, journal=journal)
         return cast(RunResult[OutputT], run.result)
 
 
@@ -268,16 +309,46 @@ async def run_agent(
     context: RunLedger | None = None,
     members: Sequence[Agent[Any, Any]] = (),
     limits: Limits | None = None,
+    journal: RunJournal | None = None,
 ) -> AgentRun:
     """``agent.run`` with the parts a handoff team sets: ``members`` that handoffs
-    by name may reach, and ``limits`` on handoffs and all agents' steps."""
+    by name may reach, and ``limits`` on handoffs and all agents' steps.
+
+    With a ``journal`` (a durable run, new or resumed) the run takes the journal's
+    run id, and the journal is finished when the run ends (let go of if it raises)."""
+    try:
+        return await _run_agent(agent, task, history, deps, context, members, limits, journal)
+    except BaseException:
+        if journal is not None:
+            journal.abandon()
+        raise
+
+
+async def _run_agent(
+    agent: Agent[Any, Any],
+    task: str | Sequence[Message],
+    history: Sequence[Message],
+    deps: Any,
+    context: RunLedger | None,
+    members: Sequence[Agent[Any, Any]],
+    limits: Limits | None,
+    journal: RunJournal | None,
+) -> AgentRun:
     if isinstance(task, str) and not task.strip():
         raise ConfigError("the task is empty", hint="give the agent something to do, e.g. 'What is 17 * 23?'")
     if not isinstance(task, str) and not task:
         raise ConfigError("run() needs a task: a string or a non-empty list of messages")
     agents = reachable(agent, members) if agent.handoffs or members else {agent.name: agent}
     model = agent.model
-    ledger = context if context is not None else RunLedger.create(tracer_for(agent.trace), agent.budget)
+    if context is not None:
+        ledger = context
+    else:
+        tracer = tracer_for(agent.trace, journal.run_id if journal is not None else None)
+        forget = getattr(tracer.sink, "forget", None)
+        if journal is not None and journal.resumed and forget is not None:
+            forget(journal.run_id)  # the resumed run traces every step again, replayed ones too
+        ledger = RunLedger.create(tracer, agent.budget)
+        ledger.journal = journal
     tracer = ledger.tracer
     run_context: RunContext[Any] = RunContext(deps, agent.name, ledger.run_id, ledger.usage)
     messages = _assemble(agent.system_message(run_context), history, task)
@@ -295,7 +366,11 @@ async def run_agent(
         }
         if tracer.capture_content:
             attributes["agorakit.input"] = messages[-1].content or ""
-    with traced_run(tracer, f"invoke_agent {agent.name}", attributes) as root, using_context(run_context):
+    with (
+        traced_run(tracer, f"invoke_agent {agent.name}", attributes) as root,
+        using_context(run_context),
+        journaling(ledger.journal),
+    ):
         if tracer.enabled:
             _trace_input(ledger, messages, joined=context is not None)
         ending, steps, last, handoffs = await run_loop(
@@ -304,6 +379,8 @@ async def run_agent(
         result = build_result(ledger, ending, messages, steps)
         if tracer.enabled:
             _summarise(root, result, capture=tracer.capture_content)
+    if journal is not None:
+        journal.finish(result.stop_reason)
     return AgentRun(result, agents[last.name], handoffs)
 
 

@@ -55,7 +55,7 @@ def handoff_tool(target: str, description: str | None = None) -> Tool[..., Any]:
         return text
 
     hint = description or f"Hand the conversation over to {target}."
-    return Tool.from_schema(f"{PREFIX}{target}", hint, NO_ARGUMENTS, transfer)
+    return Tool.from_schema(f"{PREFIX}{target}", hint, NO_ARGUMENTS, transfer, idempotent=True)
 
 
 def target_name(target: Member | Handoff | str) -> str:

@@ -13,7 +13,13 @@ if TYPE_CHECKING:
     from agorakit.kernel import RunLedger
 
 StopReason = Literal[
-    "final_answer", "max_steps", "loop_detected", "budget_exceeded", "policy_stopped", "output_invalid"
+    "final_answer",
+    "max_steps",
+    "loop_detected",
+    "budget_exceeded",
+    "policy_stopped",
+    "output_invalid",
+    "needs_confirmation",
 ]
 
 STOP_EXPLANATIONS: dict[str, str] = {
@@ -23,6 +29,7 @@ STOP_EXPLANATIONS: dict[str, str] = {
     "budget_exceeded": "the run hit its budget and was ended",
     "policy_stopped": "a tool call was refused by a policy whose fallback stops the run",
     "output_invalid": "the agent's answer did not match its output type, after every retry",
+    "needs_confirmation": "a resumed run stopped before a side-effecting tool call that may have run already",
 }
 
 OutputT = TypeVar("OutputT")

@@ -23,7 +23,17 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from agorakit import __version__  # noqa: E402
-from agorakit.cli import analyze_cmd, bench_cmd, methods_cmd, models_cmd, report_cmd, run_cmd, security_cmd, trace_cmd  # noqa: E402
+from agorakit.cli import (  # noqa: E402
+    analyze_cmd,
+    bench_cmd,
+    methods_cmd,
+    models_cmd,
+    report_cmd,
+    resume_cmd,
+    run_cmd,
+    security_cmd,
+    trace_cmd,
+)
 
 app = typer.Typer(
     name="agora",
@@ -33,6 +43,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("run")(run_cmd.run)
+app.command("resume")(resume_cmd.resume)
 app.command("models")(models_cmd.models)
 app.command("methods")(methods_cmd.methods)
 app.command("bench")(bench_cmd.bench)

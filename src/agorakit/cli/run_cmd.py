@@ -70,6 +70,14 @@ def run(
         list[str] | None,
         typer.Option("--role-model", metavar="ROLE=URI", help="A model for one role of the --method (repeatable)."),
     ] = None,
+    durability: Annotated[
+        str | None,
+        typer.Option(
+            "--durability",
+            help="Journal the run so `agora resume RUN_ID` can finish it if this process dies: sync (each step "
+            "on disk before the next), async (within ~50 ms) or exit (when the run ends).",
+        ),
+    ] = None,
 ) -> None:
     """Run one agent with the built-in tools (calculator, current_time) and print its answer.
 
@@ -108,6 +116,10 @@ def run(
         return
     if settings_ or role_models:
         raise typer.BadParameter("--set and --role-model need --method", param_hint="--set/--role-model")
+    if durability is not None and durability not in ("sync", "async", "exit"):
+        raise typer.BadParameter(f"{durability!r}: use sync, async or exit", param_hint="--durability")
+    if durability is not None and stream:
+        raise typer.BadParameter("--stream does not journal the run yet; drop one of them", param_hint="--durability")
     from agorakit.models import resolve_model
 
     console = Console(soft_wrap=True)  # long answers and ids are not hard-wrapped when piped
@@ -116,22 +128,38 @@ def run(
     if callable(preload):
         with console.status(f"Loading {backend.uri} …", spinner="dots"):
             preload()
-    agent = default_agent(
-        backend,
-        max_steps=max_steps,
-        tool_first=tool_first,
-        max_tokens=max_tokens,
-        timeout=timeout,
-        call_budget=call_budget,
-        token_budget=token_budget,
-        trace=trace,
-    )
+    options: dict[str, Any] = {
+        "max_steps": max_steps,
+        "tool_first": tool_first,
+        "max_tokens": max_tokens,
+        "timeout": timeout,
+        "call_budget": call_budget,
+        "token_budget": token_budget,
+        "trace": trace,
+    }
+    agent = default_agent(backend, **options)
+    if durability is not None:
+        from agorakit.agents.agent import run_agent
+        from agorakit.agents.durable import start_journal
+        from agorakit.core.ids import new_run_id
+
+        journal = start_journal(agent, new_run_id(), durability, task, origin={"model": backend.uri, **options})
+        console.print(f"[dim]run id: {journal.run_id} (journaled: agora resume {journal.run_id})[/dim]")
+        with console.status(f"Running on {backend.uri} …", spinner="dots"):
+            result = asyncio.run(run_agent(agent, task, journal=journal)).result
+        show_result(console, result, trace=trace)
+        return
     if stream:
         result, shown = asyncio.run(_stream(agent, task, console))
     else:
         with console.status(f"Running on {backend.uri} …", spinner="dots"):
             result = asyncio.run(agent.run(task))
         shown = False
+    show_result(console, result, trace=trace, shown=shown)
+
+
+def show_result(console: Console, result: RunResult[Any], *, trace: bool, shown: bool = False) -> None:
+    """Print the answer (unless ``shown`` already), the usage line and the run id; exit 3 without an answer."""
     if result.output is not None:
         if not shown:
             console.print(result.output, markup=False, highlight=False)

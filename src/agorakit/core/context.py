@@ -45,11 +45,35 @@ class RunContext(Generic[Deps]):
         # A handoff tool names the agent to take over here; the runner reads it after the step.
         self.handoff_to: str | None = None
 
+    @property
+    def idempotency_key(self) -> str | None:
+        """The key of the tool call running now: the same on every attempt at this call, across
+        resumes of a durable run, so a tool with side effects can make them once (``None``
+        outside a tool call)."""
+        return _call_key.get()
+
     def __repr__(self) -> str:
         return f"RunContext(agent={self.agent!r}, run_id={self.run_id!r}, step={self.step}, deps={self.deps!r})"
 
 
 _current: ContextVar[RunContext[Any] | None] = ContextVar("agorakit_run_context", default=None)
+_call_key: ContextVar[str | None] = ContextVar("agorakit_idempotency_key", default=None)
+
+
+class using_call_key:  # used like a function: ``with using_call_key(key):``
+    """Make ``key`` the idempotency key of the tool call that runs inside."""
+
+    __slots__ = ("key", "token")
+    token: Token[str | None]
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __enter__(self) -> None:
+        self.token = _call_key.set(self.key)
+
+    def __exit__(self, *exc: object) -> None:
+        _call_key.reset(self.token)
 
 
 def current_context() -> RunContext[Any] | None:

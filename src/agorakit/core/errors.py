@@ -158,3 +158,27 @@ class StrategyError(AgorakitError):
     """An agent strategy raised: the run ended (its trace is complete up to the failure)."""
 
     default_hint = "fix the strategy; the exception it raised is this error's __cause__"
+
+
+# --- durable runs ---------------------------------------------------------
+
+
+class ResumeError(AgorakitError):
+    """A journaled run cannot be resumed as asked (not journaled, other code or model, newer journal)."""
+
+
+class RunInUse(ResumeError):
+    """Another live process is running (or resuming) the same run."""
+
+
+class NeedsConfirmation(AgorakitError):
+    """A side-effecting tool call started before the run was killed and has no recorded result.
+
+    It may or may not have taken effect, and its tool is neither idempotent nor
+    takes an idempotency key, so it is not run again without the user's word.
+    """
+
+    def __init__(self, message: str, *, call_id: str, tool: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.call_id = call_id
+        self.tool = tool

@@ -23,6 +23,12 @@ def trace_db_path() -> Path:
     return Path(explicit) if explicit else home() / "traces.db"
 
 
+def journal_db_path() -> Path:
+    """The journal of durable runs: ``$AGORAKIT_JOURNAL_DB`` or ``<home>/journal.db``."""
+    explicit = os.environ.get("AGORAKIT_JOURNAL_DB")
+    return Path(explicit).expanduser() if explicit else home() / "journal.db"
+
+
 def bench_db_path() -> Path:
     """The ``agora bench`` results database: ``$AGORAKIT_BENCH_DB`` or ``<home>/bench.db``."""
     explicit = os.environ.get("AGORAKIT_BENCH_DB")

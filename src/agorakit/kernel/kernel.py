@@ -99,6 +99,15 @@ class Kernel:
         run.check_budget()
         tracer = run.tracer
         attributes = self._span_attributes(model, request, agent) if tracer.enabled else None
+        journal, key = run.journal, ""
+        if journal is not None:
+            key = journal.completion_key(model.uri, agent, request)
+            recorded = journal.recorded_completion(key)
+            if recorded is not None:
+                with tracer.span(f"chat {model.model_name}", attributes) as span:
+                    span.set(attr.REPLAYED, True)
+                    self._account(model, recorded, 1, run, agent, span)
+                return recorded
         with tracer.span(f"chat {model.model_name}", attributes) as span:
             queue = self._queue(model)
             if queue is not None:
@@ -114,7 +123,9 @@ class Kernel:
             if not completion.usage.latency_s:
                 completion.usage.latency_s = attempt.waited
             self._account(model, completion, attempt.number, run, agent, span)
-            return completion
+        if journal is not None:
+            journal.record_completion(key, completion)
+        return completion
 
     async def stream(
         self,
@@ -141,6 +152,17 @@ class Kernel:
         # after an early ``break``), and resetting it from the finaliser's context fails.
         span = run.tracer.start_span(f"chat {model.model_name}", self._span_attributes(model, request, agent))
         span.set("agorakit.stream", True)
+        journal = run.journal
+        key = journal.completion_key(model.uri, agent, request) if journal is not None else ""
+        recorded = journal.recorded_completion(key) if journal is not None else None
+        if recorded is not None:
+            try:
+                span.set(attr.REPLAYED, True)
+                self._account(model, recorded, 1, run, agent, span)
+                yield StreamChunk(recorded.message.content or "", recorded)
+            finally:
+                span.end()
+            return
         queue = self._queue(model)
         try:
             if queue is not None:
@@ -161,6 +183,8 @@ class Kernel:
                     while chunk is not None:
                         if chunk.completion is not None:
                             self._account(model, chunk.completion, attempt.number, run, agent, span)
+                            if journal is not None:
+                                journal.record_completion(key, chunk.completion)
                         yield chunk
                         chunk = await attempt.wait(anext(chunks, None))
                 finally:

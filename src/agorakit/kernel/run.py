@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agorakit.core.errors import BudgetExceeded
 from agorakit.core.ids import new_run_id
 from agorakit.core.usage import Usage
 from agorakit.trace.tracer import Tracer
+
+if TYPE_CHECKING:
+    from agorakit.kernel.journal import RunJournal
 
 
 @dataclass(slots=True, frozen=True)
@@ -37,6 +41,8 @@ class RunLedger:
     priority: int = 0
     #: System prompts already traced in this run (a team's agents run once per turn with the same one).
     traced_prompts: set[str] = field(default_factory=set)
+    #: A durable run's journal: model calls it holds are replayed, new ones recorded.
+    journal: RunJournal | None = None
 
     @property
     def run_id(self) -> str:

@@ -121,7 +121,7 @@ EXPRESSION_PATTERN = (
 )
 
 
-@tool
+@tool(idempotent=True)
 def calculator(expression: Annotated[str, Field(json_schema_extra={"pattern": EXPRESSION_PATTERN})]) -> str:
     """Evaluate an arithmetic expression. Supports + - * / // % ** (or ^ for power, or
     the words plus, minus, times, multiplied by and divided by),
@@ -326,7 +326,7 @@ def _describe_node(node: ast.AST) -> str:
     return names.get(type(node).__name__, type(node).__name__)
 
 
-@tool
+@tool(idempotent=True)
 def current_time(place: str = "UTC") -> str:
     """Return the current date and time in a city or time zone, in ISO 8601 format.
 

@@ -23,26 +23,29 @@ import dataclasses
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
 from pydantic import BaseModel
 
-from agorakit.core.context import current_context
+from agorakit.core.context import current_context, using_call_key
 from agorakit.core.errors import (
     ConfigError,
+    NeedsConfirmation,
     ToolArgumentsError,
     ToolError,
     ToolExecutionError,
     ToolNotFound,
     ToolTimeout,
 )
-from agorakit.core.messages import INVALID_ARGUMENTS_KEY, Message, ToolCall, tool_result
+from agorakit.core.messages import INVALID_ARGUMENTS_KEY, ToolCall
 from agorakit.core.stream import ToolCallFinished, ToolCallStarted, emit, listening
+from agorakit.kernel.journal import active_journal
 from agorakit.models.base import ToolSpec
 from agorakit.policy import Policy, PolicyGate, PolicyStopped
 from agorakit.policy.gate import NO_POLICY, NONE_EVENT, REASON
+from agorakit.tools.durable import run_journaled
+from agorakit.tools.result import ToolResult
 from agorakit.tools.tool import Tool
 from agorakit.trace import attributes as attr
 from agorakit.trace.tracer import Tracer
@@ -50,28 +53,6 @@ from agorakit.trace.tracer import Tracer
 DEFAULT_MAX_OUTPUT_CHARS = 20_000
 INVALID_ARGUMENTS_PREVIEW = 200
 """How much of unparsable tool-call arguments the model is shown back."""
-
-
-@dataclass(slots=True)
-class ToolResult:
-    """The outcome of one tool call.
-
-    ``content`` is what the model reads: the tool's output, or an ``Error: ...``
-    observation when ``ok`` is false. ``error_type`` is then the name of the
-    :mod:`agorakit.core.errors` class (``ToolNotFound``, ``ToolArgumentsError``,
-    ``ToolExecutionError`` or ``ToolTimeout``), or ``PolicyDenied`` when the
-    policy refused the call.
-    """
-
-    call: ToolCall
-    content: str
-    ok: bool
-    error_type: str | None
-    duration_s: float
-
-    def to_message(self) -> Message:
-        """The ``tool`` message that answers the call."""
-        return tool_result(self.call, self.content)
 
 
 class ToolDispatcher:
@@ -171,6 +152,17 @@ class ToolDispatcher:
         return result
 
     async def _execute(self, call: ToolCall, tracer: Tracer | None) -> ToolResult:
+        journal = active_journal()
+        if journal is not None:
+            return await run_journaled(journal, call, self._tools.get(call.name), tracer, self._execute_now)
+        tool = self._tools.get(call.name)
+        if tool is not None and tool.takes_context:
+            context = current_context()
+            with using_call_key(f"{context.run_id if context is not None else ''}:{call.id}"):
+                return await self._execute_now(call, tracer)
+        return await self._execute_now(call, tracer)
+
+    async def _execute_now(self, call: ToolCall, tracer: Tracer | None) -> ToolResult:
         if tracer is None:
             start = time.perf_counter()
             content, error = await self._run(call, None)
@@ -218,7 +210,7 @@ class ToolDispatcher:
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self.execute(call, tracer)) for call in calls]
-        except* PolicyStopped as stopped:
+        except* (PolicyStopped, NeedsConfirmation) as stopped:
             raise _first(stopped) from None
         return [task.result() for task in tasks]
 
@@ -343,10 +335,12 @@ def _preview(raw: Any, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}…"
 
 
-def _first(group: BaseExceptionGroup[PolicyStopped]) -> PolicyStopped:
-    """The first PolicyStopped in a (possibly nested) exception group."""
+def _first(
+    group: BaseExceptionGroup[PolicyStopped | NeedsConfirmation],
+) -> PolicyStopped | NeedsConfirmation:
+    """The first error that stops the run in a (possibly nested) exception group."""
     leaf = group.exceptions[0]
-    return leaf if isinstance(leaf, PolicyStopped) else _first(leaf)
+    return leaf if isinstance(leaf, PolicyStopped | NeedsConfirmation) else _first(leaf)
 
 
 def _error_type(error: ToolError | None) -> str | None:

@@ -15,7 +15,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from pydantic import ValidationError
 from pydantic.errors import PydanticUserError
@@ -38,6 +38,9 @@ from agorakit.tools.signature import (
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: What a tool says about running it again (see :class:`Tool`).
+Idempotent = bool | Literal["key"]
+
 # What OpenAI-compatible endpoints accept as a function name.
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -50,6 +53,16 @@ class Tool(Generic[P, R]):
     uses :meth:`validate` and :meth:`invoke` instead.
 
     ``timeout`` (seconds) overrides the dispatcher's default for this tool.
+
+    ``idempotent`` says what a resumed durable run may do with a call of this
+    tool that had started, but has no recorded result, when the run was killed:
+    ``True``, run it again (running it twice does no harm); ``"key"``, run it
+    again with the same ``RunContext.idempotency_key`` it was given the first
+    time (the tool uses the key to do its effect once); ``False``, do not run
+    it again without the user's word (the run stops with
+    ``stop_reason="needs_confirmation"``). The default is ``True`` for a tool
+    that provably only computes (straight-line operators on scalars, see
+    :mod:`agorakit.tools.inline`) and ``False`` for every other.
     """
 
     fn: Callable[P, R]
@@ -58,6 +71,7 @@ class Tool(Generic[P, R]):
     parameters: dict[str, Any]
     timeout: float | None
     is_async: bool
+    idempotent: Idempotent
 
     def __init__(
         self,
@@ -66,6 +80,7 @@ class Tool(Generic[P, R]):
         name: str | None = None,
         description: str | None = None,
         timeout: float | None = None,
+        idempotent: Idempotent | None = None,
     ) -> None:
         if isinstance(fn, Tool):  # re-decorating (e.g. to rename) wraps the original function
             fn = fn.fn
@@ -94,6 +109,7 @@ class Tool(Generic[P, R]):
         self.takes_context = takes_context(fn, tool_name)
         # Straight-line operator code over scalars cannot block: it skips the worker thread (see inline.py).
         self._inline = not self.is_async and not self.takes_context and runs_inline(fn)
+        self.idempotent = _check_idempotent(tool_name, idempotent, default=self._inline)
         self._names, self._n_positional, self._validator = build_validator(
             fn, tool_name, arg_docs, skip_first=self.takes_context
         )
@@ -187,6 +203,7 @@ class Tool(Generic[P, R]):
         fn: Callable[[dict[str, Any]], Any],
         *,
         timeout: float | None = None,
+        idempotent: Idempotent = False,
     ) -> Tool[..., Any]:
         """A tool described by a raw JSON schema, run by a callable that takes the arguments as one dict.
 
@@ -196,7 +213,7 @@ class Tool(Generic[P, R]):
         ``fn(arguments)`` runs: awaited when async, in a worker thread when sync.
         A bad name, timeout or schema raises :class:`ToolDefinitionError`.
         """
-        return _SchemaTool(name, description, parameters, fn, timeout)
+        return _SchemaTool(name, description, parameters, fn, timeout, idempotent)
 
 
 class _SchemaTool(Tool[..., Any]):
@@ -209,6 +226,7 @@ class _SchemaTool(Tool[..., Any]):
         parameters: Mapping[str, Any],
         fn: Callable[[dict[str, Any]], Any],
         timeout: float | None,
+        idempotent: Idempotent,
     ) -> None:
         from jsonschema import exceptions, validators  # only schema tools pay for the import
 
@@ -235,6 +253,7 @@ class _SchemaTool(Tool[..., Any]):
         self.is_async = is_async_callable(fn)
         self.takes_context = False
         self._inline = False
+        self.idempotent = _check_idempotent(name, idempotent, default=False)
         self.parameters = schema
         self._spec = ToolSpec(name, self.description, schema)
         self._names = tuple(schema.get("properties") or ())
@@ -274,7 +293,11 @@ def tool(fn: Callable[P, R], /) -> Tool[P, R]: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, timeout: float | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    idempotent: Idempotent | None = None,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 
 
@@ -285,19 +308,28 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    idempotent: Idempotent | None = None,
 ) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
     """Turn a typed function (sync or async) into a :class:`Tool`.
 
     Use bare (``@tool``) or with options (``@tool(name=..., description=...,
-    timeout=...)``). The description defaults to the docstring's first
+    timeout=..., idempotent=...)``). The description defaults to the docstring's first
     paragraph; a Google-style ``Args:`` section describes the parameters.
     Every parameter needs a type annotation; ``*args``/``**kwargs`` are not
     allowed. Problems raise :class:`ToolDefinitionError` here, not at call time.
     """
     if fn is not None:
-        return Tool(fn, name=name, description=description, timeout=timeout)
+        return Tool(fn, name=name, description=description, timeout=timeout, idempotent=idempotent)
 
     def decorate(func: Callable[P, R]) -> Tool[P, R]:
-        return Tool(func, name=name, description=description, timeout=timeout)
+        return Tool(func, name=name, description=description, timeout=timeout, idempotent=idempotent)
 
     return decorate
+
+
+def _check_idempotent(name: str, value: Idempotent | None, *, default: bool) -> Idempotent:
+    if value is None:
+        return default
+    if value is True or value is False or value == "key":
+        return value
+    raise ToolDefinitionError(f"tool {name!r}: idempotent must be True, False or 'key', got {value!r}")

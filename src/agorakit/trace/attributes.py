@@ -37,6 +37,10 @@ STOP_REASON = "agorakit.stop_reason"
 STEP = "agorakit.step"
 ERROR_MESSAGE = "agorakit.error.message"
 TOOL_OUTCOME = "agorakit.tool.outcome"
+#: A durable run's step served from its journal on resume (the model was not asked, the tool did not run).
+REPLAYED = "agorakit.replayed"
+#: The key a side-effecting tool call was given, the same on every resume of its run.
+IDEMPOTENCY_KEY = "agorakit.tool.idempotency_key"
 
 # Operation names (values of gen_ai.operation.name).
 OP_CHAT = "chat"

@@ -127,6 +127,12 @@ class TraceStore:
         if not self._closed:
             self._queue.put(record)
 
+    def forget(self, run_id: str) -> None:
+        """Delete what the store holds of ``run_id``, before any record written after this call
+        (a resumed durable run writes its whole trace again, replayed steps included)."""
+        if not self._closed:
+            self._queue.put(("forget", run_id))
+
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every record written so far is committed. True if it was."""
         if self._closed or not self._thread.is_alive():
@@ -207,6 +213,9 @@ class TraceStore:
             except Exception:  # attributes that cannot be serialised: drop this record, not the batch
                 self.write_errors += 1
         with conn:
+            for run_id in rows.forgotten:
+                conn.execute("DELETE FROM spans WHERE run_id = ?", (run_id,))
+                conn.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
             conn.executemany(_INSERT_SPAN, rows.spans())
             conn.executemany(_END_SPAN, rows.ends)
             conn.executemany(_INSERT_EVENT, rows.events)
@@ -228,10 +237,13 @@ class _Rows:
         self.started: dict[str, list[Any]] = {}
         self.ends: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
+        self.forgotten: list[str] = []
 
     def add(self, record: Record) -> None:
         kind = record[0]
-        if kind == "event":
+        if kind == "forget":
+            self.forgotten.append(record[1])
+        elif kind == "event":
             _, run_id, span_id, ts_ns, name, attrs = record
             self.events.append((run_id, span_id, ts_ns, name, _json(attrs)))
         elif kind == "span_start":

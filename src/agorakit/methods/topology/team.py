@@ -76,6 +76,7 @@ class Team(ABC):
             description or f"Hand a task to the {self.name} team and get its answer.",
             TASK_SCHEMA,
             call,
+            idempotent=True,  # the team's own model calls are journaled in a durable run
         )
 
 
