@@ -55,3 +55,35 @@ def test_an_embedded_agent_killed_mid_generation_resumes_and_answers(model_cache
     assert " model call(s) · " in lines[1]
     with sqlite3.connect(journal) as db:
         assert db.execute("SELECT status, owner FROM runs").fetchone() == ("final_answer", None)
+
+
+def test_an_embedded_run_paused_for_approval_is_approved_and_finished_by_agora_approve(
+    model_cache: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "AGORAKIT_HOME": str(tmp_path), "COLUMNS": "200", "NO_COLOR": "1"}
+    for name in ("AGORAKIT_TRACE_DB", "AGORAKIT_MODEL", "AGORAKIT_JOURNAL_DB"):
+        env.pop(name, None)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nfallback: ask\ntools:\n  current_time:\n    - effect: allow\n")
+    agora = [sys.executable, "-m", "agorakit.cli.main"]
+    paused = subprocess.run(
+        [*agora, "run", "What is 17 * 23?", "--durability", "sync", "--policy", str(policy)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert paused.returncode == 3, (paused.stdout, paused.stderr)
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        (run_id, status), *_ = db.execute("SELECT run_id, status FROM runs").fetchall()
+    assert status == "awaiting_approval"
+    assert "waits for approval of calculator" in paused.stdout and f"agora approve {run_id}" in paused.stdout
+
+    approved = subprocess.run(
+        [*agora, "approve", run_id, "--yes"], env=env, capture_output=True, text=True, timeout=300
+    )
+
+    assert approved.returncode == 0, (approved.stdout, approved.stderr)
+    lines = approved.stdout.splitlines()
+    assert lines[0] == f"run {run_id} waits to call calculator (id {lines[0].split('(id ')[1]}"
+    assert lines[1].startswith('  arguments: {"expression": ')
+    assert any("391" in line for line in lines[3:])
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        assert db.execute("SELECT status FROM runs").fetchone() == ("final_answer",)

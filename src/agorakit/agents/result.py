@@ -20,6 +20,7 @@ StopReason = Literal[
     "policy_stopped",
     "output_invalid",
     "needs_confirmation",
+    "awaiting_approval",
 ]
 
 STOP_EXPLANATIONS: dict[str, str] = {
@@ -30,6 +31,7 @@ STOP_EXPLANATIONS: dict[str, str] = {
     "policy_stopped": "a tool call was refused by a policy whose fallback stops the run",
     "output_invalid": "the agent's answer did not match its output type, after every retry",
     "needs_confirmation": "a resumed run stopped before a side-effecting tool call that may have run already",
+    "awaiting_approval": "the run paused until a human approves or denies a tool call (agora approve)",
 }
 
 OutputT = TypeVar("OutputT")

@@ -19,7 +19,14 @@ from agorakit.agents.output import OutputSpec, describe_problem
 from agorakit.agents.result import RunResult, StopReason
 from agorakit.agents.strategy import Play, Reading, Setup, Strategy, Turn
 from agorakit.core.context import RunContext
-from agorakit.core.errors import AgorakitError, BudgetExceeded, NeedsConfirmation, OutputInvalid, StrategyError
+from agorakit.core.errors import (
+    AgorakitError,
+    AwaitingApproval,
+    BudgetExceeded,
+    NeedsConfirmation,
+    OutputInvalid,
+    StrategyError,
+)
 from agorakit.core.messages import Message
 from agorakit.core.stream import HandoffEvent, emit
 from agorakit.kernel import Kernel, RunLedger, default_kernel
@@ -188,6 +195,8 @@ async def _run_agent(
                     outcome = await play.act(reply)
                 except PolicyStopped as stopped:
                     return Ending("policy_stopped", error=stopped), None
+                except AwaitingApproval as waiting:
+                    return Ending("awaiting_approval", error=waiting), None
                 except NeedsConfirmation as pending:
                     tracer.event(
                         "needs_confirmation", {attr.TOOL_CALL_ID: pending.call_id, attr.TOOL_NAME: pending.tool}

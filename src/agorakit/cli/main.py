@@ -44,6 +44,7 @@ app = typer.Typer(
 )
 app.command("run")(run_cmd.run)
 app.command("resume")(resume_cmd.resume)
+app.command("approve")(resume_cmd.approve)
 app.command("models")(models_cmd.models)
 app.command("methods")(methods_cmd.methods)
 app.command("bench")(bench_cmd.bench)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -69,6 +70,16 @@ def run(
     role_models: Annotated[
         list[str] | None,
         typer.Option("--role-model", metavar="ROLE=URI", help="A model for one role of the --method (repeatable)."),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            exists=True,
+            dir_okay=False,
+            help="A policy file checked before every tool call (see docs/policies.md). Calls it sends to a "
+            "human ('ask') are asked on the terminal, or, with --durability, pause the run for `agora approve`.",
+        ),
     ] = None,
     durability: Annotated[
         str | None,
@@ -136,8 +147,9 @@ def run(
         "call_budget": call_budget,
         "token_budget": token_budget,
         "trace": trace,
+        "policy": str(policy.resolve()) if policy is not None else None,
     }
-    agent = default_agent(backend, **options)
+    agent = default_agent(backend, **options, ask_on_terminal=durability is None)
     if durability is not None:
         from agorakit.agents.agent import run_agent
         from agorakit.agents.durable import start_journal
@@ -165,6 +177,9 @@ def show_result(console: Console, result: RunResult[Any], *, trace: bool, shown:
             console.print(result.output, markup=False, highlight=False)
     else:
         console.print(f"[yellow]no final answer:[/yellow] {escape(result.explanation)}", highlight=False)
+        if result.error is not None and result.stop_reason in ("needs_confirmation", "awaiting_approval"):
+            console.print(f"[yellow]{escape(result.error.message)}[/yellow]", highlight=False)
+            console.print(f"[dim]{escape(result.error.hint)}[/dim]", highlight=False)
     usage = result.usage
     console.print(
         f"[dim]{result.steps} step(s) · {usage.calls} model call(s) · {usage.input_tokens} in / "
@@ -213,11 +228,15 @@ def default_agent(
     call_budget: int | None = None,
     token_budget: int | None = None,
     trace: bool = True,
+    policy: str | None = None,
+    ask_on_terminal: bool = False,
 ) -> Agent:
     """The agent `agora run` runs: the built-in tools (or ``tools``), and a
     first step that must call a tool on the embedded llamacpp models.
 
     Benchmarks and tests build it here so they measure exactly what users run.
+    ``policy`` is a policy file's path; its ``ask`` calls are asked on the terminal
+    when ``ask_on_terminal``, and otherwise pause a durable run for ``agora approve``.
     """
     from agorakit.agents import Agent, ReAct
     from agorakit.kernel import Budget, Kernel
@@ -225,6 +244,13 @@ def default_agent(
     from agorakit.models.base import Sampling
     from agorakit.tools import builtin_tools
 
+    gate = None
+    if policy is not None:
+        from agorakit.policy import Policy, PolicyGate
+        from agorakit.policy.approval import cli_approver
+
+        names = [t.name for t in (builtin_tools() if tools is None else tools)]
+        gate = PolicyGate(Policy.load(policy, known_tools=names), approver=cli_approver if ask_on_terminal else None)
     backend = resolve_model(model) if isinstance(model, str) else model
     # The embedded models need the protocol spelled out: call a tool first, then answer.
     small = backend.provider == "llamacpp"
@@ -238,4 +264,5 @@ def default_agent(
         kernel=Kernel(timeout=timeout),
         budget=Budget(max_calls=call_budget, max_tokens=token_budget),
         trace=None if trace else False,
+        policy=gate,
     )

@@ -182,3 +182,13 @@ class NeedsConfirmation(AgorakitError):
         super().__init__(message, hint=hint)
         self.call_id = call_id
         self.tool = tool
+
+
+class AwaitingApproval(AgorakitError):
+    """A durable run reached a tool call its policy sends to a human (``ask``) with no approver in
+    this process: the run paused, the call is recorded, and another process decides on it."""
+
+    def __init__(self, message: str, *, call_id: str, tool: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.call_id = call_id
+        self.tool = tool

@@ -259,6 +259,20 @@ class RunJournal:
         payload = {"call": call.to_dict(), "idempotency_key": idempotency_key, **outcome}
         self._write(key, "done", orjson.dumps(payload), now=False)
 
+    # -- approvals ---------------------------------------------------------------
+
+    def approval(self, call_id: str) -> bool | None:
+        """The decision another process recorded on ``call_id`` (``None``: none yet)."""
+        step = self._recorded.get(approval_key(call_id))
+        if step is None or step.state == "pending":
+            return None
+        return step.state == "approved"
+
+    def request_approval(self, call: ToolCall, arguments: dict[str, Any], reason: str) -> None:
+        """Record that ``call`` waits for a human's decision (committed now, in every mode)."""
+        payload = {"call": call.to_dict(), "tool": call.name, "arguments": arguments, "reason": reason}
+        self._write(approval_key(call.id), "pending", orjson.dumps(payload, default=str), now=True)
+
     # -- writing ---------------------------------------------------------------
 
     def _write(self, key: str, state: str, payload: bytes, *, now: bool) -> None:
@@ -314,6 +328,46 @@ class RunJournal:
         if self._writer is not None:
             self._writer.join()
         self.store.close()
+
+
+def approval_key(call_id: str) -> str:
+    return f"a:{call_id}"
+
+
+def pending_approvals(run_id: str, *, path: Path | None = None) -> list[dict[str, Any]]:
+    """The tool calls of a paused durable run that wait for a human: each with its ``call``
+    (id, name, arguments), ``tool``, the ``arguments`` its policy judged, and the ``reason``."""
+    from agorakit.trace.journal_store import JournalStore
+
+    store = JournalStore(path or settings.journal_db_path(), full_sync=False)
+    try:
+        return store.pending_approvals(run_id)
+    finally:
+        store.close()
+
+
+def decide(
+    run_id: str, *, approved: bool, call_id: str | None = None, by: str = "api", path: Path | None = None
+) -> dict[str, Any]:
+    """Approve or deny a tool call a paused durable run waits on, from any process. ``call_id``
+    may be left out when one call waits. The run goes on when it is resumed: an approved call
+    runs, a denied one stops the run (the denial is in its trace)."""
+    from agorakit.trace.journal_store import JournalStore
+
+    store = JournalStore(path or settings.journal_db_path())
+    try:
+        if call_id is None:
+            waiting = [item["call"]["id"] for item in store.pending_approvals(run_id)]
+            if len(waiting) != 1:
+                raise ResumeError(
+                    f"run {run_id} has {len(waiting) or 'no'} tool calls waiting for approval"
+                    + (f": {', '.join(waiting)}" if waiting else ""),
+                    hint="name the call (call_id=... / --call)" if waiting else "check the run id",
+                )
+            call_id = waiting[0]
+        return store.decide(run_id, call_id, approved=approved, by=by)
+    finally:
+        store.close()
 
 
 @cache

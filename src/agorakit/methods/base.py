@@ -10,9 +10,11 @@ from typing import Any, ClassVar
 from agorakit.agents.sync import run_sync
 from agorakit.core import settings
 from agorakit.core.errors import ConfigError
+from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message
 from agorakit.core.stream import RunFinished, StreamEvent, stream_events
 from agorakit.kernel import Budget, Kernel, RunLedger, default_kernel
+from agorakit.kernel.journal import Durability, RunJournal, check_durability, journaling
 from agorakit.methods.answers import extract_answer
 from agorakit.methods.result import MethodResult
 from agorakit.methods.session import Session
@@ -82,9 +84,9 @@ class Method(ABC):
         """The final answer in the method's text (methods may refine this)."""
         return extract_answer(answer)
 
-    def run_sync(self, task: str) -> MethodResult:
+    def run_sync(self, task: str, **kwargs: Any) -> MethodResult:
         """``run`` for scripts and notebooks without an event loop (closes the backends after)."""
-        return run_sync(lambda: self.run(task), lambda: self._backends)
+        return run_sync(lambda: self.run(task, **kwargs), lambda: self._backends)
 
     def run_stream(self, task: str) -> AsyncIterator[StreamEvent | RunFinished[MethodResult]]:
         """``run``, yielding its agents' events as they happen (text deltas, tool calls,
@@ -103,18 +105,81 @@ class Method(ABC):
     def _backends(self) -> list[ChatModel]:
         return list(self._resolved.values())
 
-    async def run(self, task: str, *, context: RunLedger | None = None) -> MethodResult:
+    async def run(
+        self,
+        task: str,
+        *,
+        context: RunLedger | None = None,
+        durability: Durability | None = None,
+        run_id: str | None = None,
+    ) -> MethodResult:
         """Run the method on ``task``.
 
         ``context`` lets the caller own the run's tracer, budget and usage ledger
         (a benchmark reads ``context.usage`` even when the run raises); by
         default a new one comes from the method's ``trace`` and ``budget``.
+        ``durability`` journals the run so that :meth:`resume` can finish it if
+        this process dies (see :mod:`agorakit.kernel.journal`); ``run_id`` names it.
         """
         if not task.strip():
             raise ConfigError(f"{self.name}: the task is empty", hint="give the method a task, e.g. 'What is 17 * 23?'")
+        journal = None
+        if durability is not None:
+            if context is not None:
+                raise ConfigError(f"{self.name}: durability is set by the run the method joins (context=...)")
+            journal = RunJournal.start(
+                run_id or new_run_id(), kind="method", name=self.name, fingerprint=self._fingerprint(),
+                input={"task": task, "origin": None}, durability=check_durability(durability),
+            )  # fmt: skip
+        return await self._run(task, context, journal)
+
+    def resume_sync(self, run_id: str, *, force: bool = False) -> MethodResult:
+        """``resume`` for scripts and notebooks without an event loop."""
+        return run_sync(lambda: self.resume(run_id, force=force), lambda: self._backends)
+
+    async def resume(self, run_id: str, *, force: bool = False) -> MethodResult:
+        """Finish a journaled run of this method (``run(..., durability=...)``) that stopped.
+
+        The method runs again on the run's task with its journal open: every model call
+        and tool call the journal holds is replayed (not sent or run again), so the method
+        goes on from the round, node or ledger step it was in, and its result and usage are
+        those of a run that was never interrupted. Another method, configuration or model
+        than the run's is refused with the differences named, unless ``force``.
+        """
+        journal = RunJournal.resume(run_id, fingerprint=self._fingerprint(), force=force)
+        return await self._run(str(journal.row.input["task"]), None, journal)
+
+    def _fingerprint(self) -> dict[str, Any]:
+        return {
+            "method": self.name,
+            "config": repr(self.config),
+            "model": self._backend(self._model_spec).uri,
+            "role models": {role: self._backend(spec).uri for role, spec in sorted(self._role_specs.items())},
+        }
+
+    async def _run(self, task: str, context: RunLedger | None, journal: RunJournal | None) -> MethodResult:
+        try:
+            result = await self._solve_traced(task, context, journal)
+        except BaseException:
+            if journal is not None:
+                journal.abandon()
+            raise
+        if journal is not None:
+            journal.finish("final_answer" if result.final_answer is not None else "no_answer")
+        return result
+
+    async def _solve_traced(self, task: str, context: RunLedger | None, journal: RunJournal | None) -> MethodResult:
         default = self._backend(self._model_spec)
         models = {role: self._backend(spec) for role, spec in self._role_specs.items()}
-        run = context if context is not None else RunLedger.create(tracer_for(self._trace), self._budget)
+        if context is not None:
+            run = context
+        else:
+            run_tracer = tracer_for(self._trace, journal.run_id if journal is not None else None)
+            forget = getattr(run_tracer.sink, "forget", None)
+            if journal is not None and journal.resumed and forget is not None:
+                forget(journal.run_id)  # the resumed run traces every step again, replayed ones too
+            run = RunLedger.create(run_tracer, self._budget)
+            run.journal = journal
         tracer = run.tracer
         attributes: dict[str, Any] | None = None
         if tracer.enabled:
@@ -129,7 +194,7 @@ class Method(ABC):
         session = Session(
             self.name, default, self._kernel or default_kernel(), run, models=models, sampling=self._sampling
         )
-        with traced_run(tracer, f"{OP_INVOKE_METHOD} {self.name}", attributes) as root:
+        with traced_run(tracer, f"{OP_INVOKE_METHOD} {self.name}", attributes) as root, journaling(run.journal):
             session.note(Message("user", task, name="user"))
             answer = await self.solve(task, session)
             result = MethodResult(

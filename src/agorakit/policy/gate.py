@@ -8,20 +8,25 @@ then, for a refused call, applies its fallback:
 - ``error``: the call does not run; the model reads ``Error: policy denied TOOL: REASON``.
 - ``stop``: :class:`PolicyStopped` is raised; the agent ends the run.
 - ``ask``: the approver decides (``policy.approval`` event); refused, or no
-  approver, is handled as ``error``.
+  approver, is handled as ``error``. In a durable run with no approver, the
+  run pauses instead (:class:`~agorakit.core.errors.AwaitingApproval`, the call
+  recorded in its journal) until a human decides from any process (``agora
+  approve``); a denial then stops the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from agorakit.core.errors import ConfigError
+from agorakit.core.errors import AwaitingApproval, ConfigError
 from agorakit.core.messages import ToolCall
 from agorakit.core.stream import PolicyDecision, emit
+from agorakit.kernel.journal import RunJournal, active_journal
 from agorakit.policy.decision import Decision
 from agorakit.policy.errors import PolicyDenied, PolicyStopped
 from agorakit.policy.policy import Approver, Policy
@@ -31,6 +36,7 @@ from agorakit.trace.tracer import Tracer
 # Trace events and attributes of the audit log.
 DECISION_EVENT = "policy.decision"
 APPROVAL_EVENT = "policy.approval"
+APPROVAL_REQUESTED_EVENT = "policy.approval_requested"
 NONE_EVENT = "policy.none"
 UPDATE_EVENT = "policy.update"
 ALLOWED = "agorakit.policy.allowed"
@@ -87,6 +93,9 @@ class PolicyGate:
             raise PolicyStopped(decision, tool=call.name, call_id=call.id)
         observation = f"Error: policy denied {call.name}: {decision.reason}"
         if decision.fallback == "ask":
+            journal = active_journal()
+            if journal is not None and self.approver is None:
+                return self._ask_another_process(journal, call, view, decision, audit)
             if self.approver is None:
                 return PolicyDenied(f"{observation} (no approver is configured)", decision)
             approved, problem = await self._ask(call.name, view, decision)
@@ -99,6 +108,30 @@ class PolicyGate:
                 return None
             return PolicyDenied(f"{observation} (approval refused)", decision)
         return PolicyDenied(observation, decision)
+
+    @staticmethod
+    def _ask_another_process(
+        journal: RunJournal, call: ToolCall, view: Mapping[str, Any], decision: Decision, audit: Tracer | None
+    ) -> None:
+        """A durable run with no approver here: pause it until a human decides (``agora approve``);
+        once they have, the resumed run gets here again and follows their decision."""
+        approved = journal.approval(call.id)
+        if approved is None:
+            journal.request_approval(call, dict(view), decision.reason)
+            if audit is not None:
+                audit.event(APPROVAL_REQUESTED_EVENT, {attr.TOOL_NAME: call.name, attr.TOOL_CALL_ID: call.id})
+            raise AwaitingApproval(
+                f"run {journal.run_id} waits for approval of {call.name}"
+                f"({json.dumps(dict(view), ensure_ascii=False, default=str)}) [id {call.id}]: {decision.reason}",
+                call_id=call.id,
+                tool=call.name,
+                hint=f"approve or deny it from any process: agora approve {journal.run_id} (or --deny)",
+            )
+        if audit is not None:
+            audit.event(APPROVAL_EVENT, {attr.TOOL_NAME: call.name, attr.TOOL_CALL_ID: call.id, APPROVED: approved})
+        if not approved:  # a human said no: the run ends here, as a stop fallback would end it
+            denied = Decision(False, f"denied by the approver ({decision.reason})", decision.rule, "stop")
+            raise PolicyStopped(denied, tool=call.name, call_id=call.id)
 
     async def update(self, update: Policy, tracer: Tracer | None = None) -> Policy:
         """Narrow the gate's policy by ``update`` (see :meth:`Policy.narrow`); widening asks the approver.

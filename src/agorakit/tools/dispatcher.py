@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from agorakit.core.context import current_context, using_call_key
 from agorakit.core.errors import (
+    AwaitingApproval,
     ConfigError,
     NeedsConfirmation,
     ToolArgumentsError,
@@ -44,7 +45,7 @@ from agorakit.kernel.journal import active_journal
 from agorakit.models.base import ToolSpec
 from agorakit.policy import Policy, PolicyGate, PolicyStopped
 from agorakit.policy.gate import NO_POLICY, NONE_EVENT, REASON
-from agorakit.tools.durable import run_journaled
+from agorakit.tools.durable import call_allowed, run_journaled
 from agorakit.tools.result import ToolResult
 from agorakit.tools.tool import Tool
 from agorakit.trace import attributes as attr
@@ -210,7 +211,7 @@ class ToolDispatcher:
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self.execute(call, tracer)) for call in calls]
-        except* (PolicyStopped, NeedsConfirmation) as stopped:
+        except* (PolicyStopped, NeedsConfirmation, AwaitingApproval) as stopped:
             raise _first(stopped) from None
         return [task.result() for task in tasks]
 
@@ -265,6 +266,7 @@ class ToolDispatcher:
             refusal = await self._gate.authorize(call, values, tracer)
             if refusal is not None:
                 return self._failure(refusal)
+        call_allowed()
 
         timeout = tool.timeout if tool.timeout is not None else self.default_timeout
         if tool.runs_inline(values):
@@ -336,11 +338,11 @@ def _preview(raw: Any, limit: int) -> str:
 
 
 def _first(
-    group: BaseExceptionGroup[PolicyStopped | NeedsConfirmation],
-) -> PolicyStopped | NeedsConfirmation:
+    group: BaseExceptionGroup[PolicyStopped | NeedsConfirmation | AwaitingApproval],
+) -> PolicyStopped | NeedsConfirmation | AwaitingApproval:
     """The first error that stops the run in a (possibly nested) exception group."""
     leaf = group.exceptions[0]
-    return leaf if isinstance(leaf, PolicyStopped | NeedsConfirmation) else _first(leaf)
+    return leaf if isinstance(leaf, PolicyStopped | NeedsConfirmation | AwaitingApproval) else _first(leaf)
 
 
 def _error_type(error: ToolError | None) -> str | None:

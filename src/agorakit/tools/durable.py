@@ -13,6 +13,7 @@ user confirms it (``confirm=[call_id]`` on resume).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from agorakit.core.context import using_call_key
@@ -27,6 +28,17 @@ if TYPE_CHECKING:
     from agorakit.tools.tool import Tool
 
 Execute = Callable[[ToolCall, Tracer | None], Awaitable[ToolResult]]
+
+# What to do once the policy has allowed the call and before its tool runs: commit the call's
+# start. Not before the policy check: a call paused for approval, or refused, has not started.
+_on_allowed: ContextVar[Callable[[], None] | None] = ContextVar("agorakit_on_allowed", default=None)
+
+
+def call_allowed() -> None:
+    """Called by the dispatcher between the policy check and the tool (see ``_on_allowed``)."""
+    hook = _on_allowed.get()
+    if hook is not None:
+        hook()
 
 
 async def run_journaled(
@@ -53,10 +65,14 @@ async def run_journaled(
         idempotency_key = record.idempotency_key
     else:
         idempotency_key = f"{journal.run_id}:{key}"
-    if idempotent is not True:
-        journal.tool_started(key, call, idempotency_key)
-    with using_call_key(idempotency_key):
-        result = await execute(call, tracer)
+    token = _on_allowed.set(
+        (lambda: journal.tool_started(key, call, idempotency_key)) if idempotent is not True else None
+    )
+    try:
+        with using_call_key(idempotency_key):
+            result = await execute(call, tracer)
+    finally:
+        _on_allowed.reset(token)
     outcome = {"content": result.content, "ok": result.ok, "error_type": result.error_type}
     journal.tool_finished(key, call, idempotency_key, {**outcome, "duration_s": result.duration_s})
     return result

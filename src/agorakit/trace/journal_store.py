@@ -225,3 +225,42 @@ class JournalStore:
                 return intact, len(rows) - len(intact)
             intact.append(StepRow(key, seq, state, payload))
         return intact, 0
+
+    # -- approvals ---------------------------------------------------------------
+
+    def pending_approvals(self, run_id: str) -> list[dict[str, Any]]:
+        """The tool calls of ``run_id`` waiting for a decision: call id, tool, arguments, reason."""
+        rows = self.conn.execute(
+            "SELECT payload FROM steps WHERE run_id = ? AND key LIKE 'a:%' AND state = 'pending' ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [json.loads(payload) for (payload,) in rows]
+
+    def decide(self, run_id: str, call_id: str, *, approved: bool, by: str) -> dict[str, Any]:
+        """Record a human's decision on a pending call (from any process); returns the call's record."""
+        key = f"a:{call_id}"
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute(
+                "SELECT state, payload FROM steps WHERE run_id = ? AND key = ?", (run_id, key)
+            ).fetchone()
+            if row is None or row[0] != "pending":
+                pending = [item["call"]["id"] for item in self.pending_approvals(run_id)]
+                raise ResumeError(
+                    f"run {run_id} has no tool call {call_id} waiting for approval"
+                    + (f" (it was {row[0]})" if row is not None else ""),
+                    hint=f"calls waiting: {', '.join(pending)}"
+                    if pending
+                    else "nothing in this run waits for approval",
+                )
+            record = {**json.loads(row[1]), "decided_by": by}
+            payload = json.dumps(record).encode()
+            self.conn.execute(
+                "UPDATE steps SET state = ?, payload = ?, checksum = ? WHERE run_id = ? AND key = ?",
+                ("approved" if approved else "denied", payload, checksum(payload), run_id, key),
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return record
