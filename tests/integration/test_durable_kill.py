@@ -188,3 +188,21 @@ def test_killed_at_random_moments_again_and_again_still_finishes_with_every_line
     assert result["messages"] == uninterrupted["messages"]
     assert kills >= 3
     assert uninterrupted["model_calls"] <= calls_made(tmp_path) <= uninterrupted["model_calls"] + kills
+
+
+def test_two_processes_resuming_one_run_one_wins_and_the_other_is_told_why(
+    child: Path, tmp_path: Path, uninterrupted: dict[str, object]
+) -> None:
+    process = start(child, tmp_path, "run", RUN_ID, PAUSE_AT="5", PAUSE_WHEN="after")
+    kill_when_paused(process, tmp_path / "out.txt.paused")
+
+    first, second = (start(child, tmp_path, "resume", RUN_ID, SLOW="0.05") for _ in range(2))
+    outcomes = [(*p.communicate(timeout=120), p.returncode) for p in (first, second)]
+
+    winners = [out for out, _, code in outcomes if code == 0]
+    losers = [err for _, err, code in outcomes if code != 0]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert f"run {RUN_ID} is being run by another process" in losers[0]
+    assert json.loads(winners[0].strip().splitlines()[-1])["output"] == uninterrupted["output"]
+    lines = (tmp_path / "out.txt").read_text().splitlines()
+    assert [line.split()[1] for line in lines] == [str(n) for n in range(1, CALLS + 1)]

@@ -68,3 +68,19 @@ def test_a_bad_durability_is_a_usage_error(env: dict[str, str]) -> None:
     done = agora(env, "run", "What is 2 + 2?", "--model", "scripted:x.yaml", "--durability", "always")
     assert done.returncode == 2
     assert "'always': use sync, async or exit" in done.stderr
+
+
+def test_a_journaled_method_run_resumes_from_the_cli(tmp_path: Path, env: dict[str, str]) -> None:
+    script = tmp_path / "debate.yaml"
+    script.write_text(yaml.safe_dump([{"text": "The answer is 12."}, {"text": "I say 12. The answer is 12."}]))
+    run = ["run", "What is 5 + 7?", "--method", "llm_debate", "--set", "agents=2", "--set", "rounds=1"]
+    ran = agora(env, *run, "--model", f"scripted:{script}", "--durability", "exit")
+    assert ran.returncode == 0, ran.stderr
+    found = re.search(r"journaled: agora resume (\S+)\)", ran.stdout)
+    assert found is not None, ran.stdout
+    assert "final answer: 12" in ran.stdout
+
+    resumed = agora(env, "resume", found.group(1))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "had finished (final_answer)" in resumed.stdout
+    assert "final answer: 12" in resumed.stdout

@@ -8,13 +8,14 @@ from typing import Any, Generic, NamedTuple, cast
 
 from typing_extensions import TypeVar
 
+from agorakit.agents.conversation import assemble, summarise, trace_input
 from agorakit.agents.durable import open_for_resume, start_journal
-from agorakit.agents.events import message_event
 from agorakit.agents.handoffs import Handoff, handoff_tool, reachable, target_description, target_name
 from agorakit.agents.output import OutputSpec
 from agorakit.agents.react import ReAct
 from agorakit.agents.result import RunResult
 from agorakit.agents.runner import Limits, build_result, run_loop
+from agorakit.agents.sessions import as_session, save_turns, session_history
 from agorakit.agents.strategy import Strategy
 from agorakit.agents.sync import run_sync
 from agorakit.core import settings
@@ -23,8 +24,9 @@ from agorakit.core.errors import ConfigError
 from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message
 from agorakit.core.stream import RunFinished, StreamEvent, stream_events
-from agorakit.kernel import Budget, Kernel, RunLedger
+from agorakit.kernel import Budget, Kernel, RunLedger, default_kernel
 from agorakit.kernel.journal import Durability, RunJournal, journaling
+from agorakit.memory.sessions import Session
 from agorakit.models.base import ChatModel, Sampling
 from agorakit.models.uri import resolve_model
 from agorakit.policy import Policy, PolicyGate
@@ -32,7 +34,6 @@ from agorakit.tools import Tool, ToolDispatcher, tool
 from agorakit.trace import attributes as attr
 from agorakit.trace.run_span import traced_run
 from agorakit.trace.setup import TraceOption, tracer_for
-from agorakit.trace.tracer import Span
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant. Use a tool when it helps you answer correctly; "
@@ -234,6 +235,7 @@ class Agent(Generic[Deps, OutputT]):
         context: RunLedger | None = None,
         durability: Durability | None = None,
         run_id: str | None = None,
+        session: str | Session | None = None,
     ) -> RunResult[OutputT]:
         """Run the agent on ``task``: a user message, or a conversation to continue
         (its last message is the one to answer).
@@ -241,6 +243,10 @@ class Agent(Generic[Deps, OutputT]):
         ``durability`` (``"sync"``, ``"async"`` or ``"exit"``) journals the run so
         that :meth:`resume` can finish it if this process dies (see
         :mod:`agorakit.kernel.journal`); ``run_id`` names the run (default: a new id).
+        ``session`` (an id, or a :class:`~agorakit.memory.Session`) shows the model the
+        conversation of that session's earlier runs, in any process, before ``history`` and
+        the task, and adds this run's task and messages to it; older turns are summarised
+        by the model when the conversation outgrows its context.
 
         ``history`` comes before the task, e.g. a conversation shared with
         other agents. ``deps`` reaches tools and instructions through the
@@ -257,14 +263,15 @@ class Agent(Generic[Deps, OutputT]):
         An empty or blank task raises :class:`~agorakit.core.errors.ConfigError`.
         """
         journal = None
+        if durability is not None and context is not None:
+            raise ConfigError(
+                "durability is set by the run this agent joins (context=...), not by the agent",
+                hint="journal the team or method run instead",
+            )
+        chosen = as_session(session) if session is not None else None
         if durability is not None:
-            if context is not None:
-                raise ConfigError(
-                    "durability is set by the run this agent joins (context=...), not by the agent",
-                    hint="journal the team or method run instead",
-                )
-            journal = start_journal(self, run_id or new_run_id(), durability, task, history)
-        run = await run_agent(self, task, history=history, deps=deps, context=context, journal=journal)
+            journal = start_journal(self, run_id or new_run_id(), durability, task, history, session=chosen)
+        run = await run_agent(self, task, history=history, deps=deps, context=context, journal=journal, session=chosen)
         return cast(RunResult[OutputT], run.result)
 
     def resume_sync(self, run_id: str, **kwargs: Any) -> RunResult[OutputT]:
@@ -287,8 +294,8 @@ class Agent(Generic[Deps, OutputT]):
         another live process holds raises :class:`~agorakit.core.errors.RunInUse`. Resuming
         a run that had finished replays it whole and returns its result.
         """
-        journal, task, history = open_for_resume(self, run_id, force=force, confirm=confirm)
-        run = await run_agent(self, task, history=history, deps=deps, journal=journal)
+        journal, task, history, session = open_for_resume(self, run_id, force=force, confirm=confirm)
+        run = await run_agent(self, task, history=history, deps=deps, journal=journal, session=session)
         return cast(RunResult[OutputT], run.result)
 
 
@@ -310,6 +317,7 @@ async def run_agent(
     members: Sequence[Agent[Any, Any]] = (),
     limits: Limits | None = None,
     journal: RunJournal | None = None,
+    session: Session | None = None,
 ) -> AgentRun:
     """``agent.run`` with the parts a handoff team sets: ``members`` that handoffs
     by name may reach, and ``limits`` on handoffs and all agents' steps.
@@ -317,7 +325,7 @@ async def run_agent(
     With a ``journal`` (a durable run, new or resumed) the run takes the journal's
     run id, and the journal is finished when the run ends (let go of if it raises)."""
     try:
-        return await _run_agent(agent, task, history, deps, context, members, limits, journal)
+        return await _run_agent(agent, task, history, deps, context, members, limits, journal, session)
     except BaseException:
         if journal is not None:
             journal.abandon()
@@ -333,6 +341,7 @@ async def _run_agent(
     members: Sequence[Agent[Any, Any]],
     limits: Limits | None,
     journal: RunJournal | None,
+    session: Session | None = None,
 ) -> AgentRun:
     if isinstance(task, str) and not task.strip():
         raise ConfigError("the task is empty", hint="give the agent something to do, e.g. 'What is 17 * 23?'")
@@ -351,7 +360,13 @@ async def _run_agent(
         ledger.journal = journal
     tracer = ledger.tracer
     run_context: RunContext[Any] = RunContext(deps, agent.name, ledger.run_id, ledger.usage)
-    messages = _assemble(agent.system_message(run_context), history, task)
+    system = agent.system_message(run_context)
+    if session is not None:
+        with journaling(ledger.journal):
+            history = await session_history(
+                session, agent, system, task, history, ledger, agent.kernel or default_kernel()
+            )
+    messages = assemble(system, history, task)
     if len(messages) < 2:
         raise ConfigError("run() needs a task: the conversation has only system messages")
     run_context.messages = messages
@@ -372,75 +387,15 @@ async def _run_agent(
         journaling(ledger.journal),
     ):
         if tracer.enabled:
-            _trace_input(ledger, messages, joined=context is not None)
+            trace_input(ledger, messages, joined=context is not None)
         ending, steps, last, handoffs = await run_loop(
             agent, messages, ledger, run_context, members=agents, limits=limits
         )
         result = build_result(ledger, ending, messages, steps)
         if tracer.enabled:
-            _summarise(root, result, capture=tracer.capture_content)
+            summarise(root, result, capture=tracer.capture_content)
+    if session is not None and result.stop_reason not in ("awaiting_approval", "needs_confirmation"):
+        save_turns(session, result.messages, history, ledger.run_id)  # a paused run adds its turns when it ends
     if journal is not None:
         journal.finish(result.stop_reason)
     return AgentRun(result, agents[last.name], handoffs)
-
-
-def _trace_input(ledger: RunLedger, messages: list[Message], *, joined: bool) -> None:
-    """Trace what this run adds: history was traced by whoever produced it.
-
-    In a joined run (a team's turn) an unchanged system prompt is traced the
-    first time only, and a task that is another agent's reply (a named user
-    message in this agent's view) was traced as that agent's reply already.
-    """
-    system, last = messages[0], messages[-1]
-    text = system.content or ""
-    if not joined or text not in ledger.traced_prompts:
-        ledger.traced_prompts.add(text)
-        message_event(ledger.tracer, system)
-    if not (joined and last.role == "user" and last.name not in (None, "user")):
-        message_event(ledger.tracer, last)
-
-
-def _assemble(own: Message, history: Sequence[Message], task: str | Sequence[Message]) -> list[Message]:
-    """The model's conversation: exactly one system message, then history, then the task.
-
-    Leading system messages of the conversation are folded into the agent's
-    (dropped when equal to it). Built with one copy: a group chat passes the
-    whole conversation every turn.
-    """
-    parts: tuple[Sequence[Message], ...] = (
-        (history, (Message("user", task),)) if isinstance(task, str) else (history, task)
-    )
-    if not any(part and part[0].role == "system" for part in parts if part):
-        messages = [own]
-        for part in parts:
-            messages.extend(part)
-        return messages
-    conversation = [m for part in parts for m in part]
-    start = 0
-    while start < len(conversation) and conversation[start].role == "system":
-        start += 1
-    instructions = (own.content or "").strip()
-    extra = [
-        m.content for m in conversation[:start] if m.content and m.content.strip() and m.content.strip() != instructions
-    ]
-    system = Message("system", "\n\n".join([own.content or "", *dict.fromkeys(extra)])) if extra else own
-    return [system, *conversation[start:]]
-
-
-def _summarise(root: Span, result: RunResult[Any], *, capture: bool) -> None:
-    """Put the run's outcome on its root span."""
-    root.attributes.update(
-        {
-            attr.STOP_REASON: result.stop_reason,
-            attr.INPUT_TOKENS: result.usage.input_tokens,
-            attr.OUTPUT_TOKENS: result.usage.output_tokens,
-            attr.COST_USD: result.usage.cost_usd,
-            "agorakit.steps": result.steps,
-        }
-    )
-    if capture and result.output is not None:
-        root.attributes["agorakit.output"] = result.output if isinstance(result.output, str) else repr(result.output)
-    if result.error is not None:
-        root.status = "error"
-        root.attributes[attr.ERROR_TYPE] = type(result.error).__name__
-        root.attributes[attr.ERROR_MESSAGE] = result.error.message

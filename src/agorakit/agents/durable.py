@@ -18,6 +18,7 @@ import orjson
 
 from agorakit.core.messages import Message
 from agorakit.kernel.journal import Durability, RunJournal, check_durability
+from agorakit.memory.sessions import Session
 
 if TYPE_CHECKING:
     from agorakit.agents.runner import Actor
@@ -39,40 +40,42 @@ def fingerprint(agent: Actor) -> dict[str, Any]:
 
 
 def encode_input(
-    task: str | Sequence[Message], history: Sequence[Message], origin: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    task: str | Sequence[Message], history: Sequence[Message], origin: dict[str, Any] | None = None,
+    session: Session | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The run's input; ``origin`` says how to build the agent again (``agora run`` keeps its options)."""
     return {
         "task": task if isinstance(task, str) else [message.to_dict() for message in task],
         "history": [message.to_dict() for message in history],
         "origin": origin,
+        "session": None if session is None else [session.id, session.max_tokens, session.keep],
     }
 
 
-def decode_input(data: dict[str, Any]) -> tuple[str | list[Message], list[Message]]:
+def decode_input(data: dict[str, Any]) -> tuple[str | list[Message], list[Message], Session | None]:
     task = data["task"]
     decoded = task if isinstance(task, str) else [Message.from_dict(item) for item in task]
-    return decoded, [Message.from_dict(item) for item in data["history"]]
+    session = Session(*data["session"]) if data.get("session") else None
+    return decoded, [Message.from_dict(item) for item in data["history"]], session
 
 
 def start_journal(
     agent: Actor, run_id: str, durability: str, task: str | Sequence[Message], history: Sequence[Message] = (),
-    origin: dict[str, Any] | None = None,
+    origin: dict[str, Any] | None = None, session: Session | None = None,
 ) -> RunJournal:  # fmt: skip
     mode: Durability = check_durability(durability)
     return RunJournal.start(
         run_id, kind="agent", name=agent.name, fingerprint=fingerprint(agent),
-        input=encode_input(task, history, origin), durability=mode,
+        input=encode_input(task, history, origin, session), durability=mode,
     )  # fmt: skip
 
 
 def open_for_resume(
     agent: Actor, run_id: str, *, force: bool, confirm: Sequence[str]
-) -> tuple[RunJournal, str | list[Message], list[Message]]:
+) -> tuple[RunJournal, str | list[Message], list[Message], Session | None]:
     """The run's journal, claimed by this process, and the input to run again."""
     journal = RunJournal.resume(run_id, fingerprint=fingerprint(agent), force=force, confirmed=frozenset(confirm))
-    task, history = decode_input(journal.row.input)
-    return journal, task, history
+    return (journal, *decode_input(journal.row.input))
 
 
 def _digest(value: Any) -> str:

@@ -32,6 +32,7 @@ from agorakit.cli import (  # noqa: E402
     resume_cmd,
     run_cmd,
     security_cmd,
+    session_cmd,
     trace_cmd,
 )
 
@@ -51,6 +52,7 @@ app.command("bench")(bench_cmd.bench)
 app.command("report")(report_cmd.report)
 app.command("analyze")(analyze_cmd.analyze)
 app.add_typer(trace_cmd.app, name="trace", help="List, show and export run traces.")
+app.add_typer(session_cmd.app, name="session", help="List, show and delete the conversations kept in sessions.")
 app.add_typer(security_cmd.app, name="security", help="Measure tool policies against prompt injection (AgentDojo).")
 
 

@@ -17,6 +17,8 @@ from agorakit.cli.tables import Column, Grid, print_table
 from agorakit.core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from agorakit.methods.base import Method
+    from agorakit.methods.result import MethodResult
     from agorakit.models.base import ChatModel
 
 #: The per-call output cap of ``agora run --method`` on an in-process model when no
@@ -152,14 +154,50 @@ def run_method(
     token_budget: int | None,
     max_tokens: int | None,
     trace: bool,
+    durability: str | None = None,
 ) -> int:
     """Run ``method`` on ``task`` and print its answer, final answer, usage per agent and run id.
 
     ``max_tokens`` caps every call's output, as ``agora bench --max-tokens`` does (a method's own
     ``max_tokens`` setting still wins); without it, calls to an in-process model are capped at
-    :data:`METHOD_CALL_CAP`. Returns the exit code: 0 with a final answer, 3 without.
+    :data:`METHOD_CALL_CAP`. ``durability`` journals the run for ``agora resume``. Returns the
+    exit code: 0 with a final answer, 3 without.
     """
     from agorakit.core import settings as global_settings
+
+    options: dict[str, Any] = {
+        "method": method,
+        "model": model or global_settings.default_model(),
+        "settings": list(settings),
+        "role_models": list(role_models),
+        "timeout": timeout,
+        "call_budget": call_budget,
+        "token_budget": token_budget,
+        "max_tokens": max_tokens,
+        "trace": trace,
+    }
+    console = Console(soft_wrap=True)
+    runner = build_method(console, **options)
+    uri = options["model"]
+    if durability is None:
+        with console.status(f"Running {method} on {uri} …", spinner="dots"):
+            result = asyncio.run(runner.run(task))
+    else:
+        from agorakit.core.ids import new_run_id
+        from agorakit.kernel.journal import check_durability
+
+        journal = runner.start_journal(task, check_durability(durability), new_run_id(), origin=options)
+        console.print(f"[dim]run id: {journal.run_id} (journaled: agora resume {journal.run_id})[/dim]")
+        with console.status(f"Running {method} on {uri} …", spinner="dots"):
+            result = asyncio.run(runner.run_journaled(task, journal))
+    return show_method_result(console, result, trace=trace)
+
+
+def build_method(
+    console: Console, *, method: str, model: str, settings: Sequence[str], role_models: Sequence[str],
+    timeout: float, call_budget: int | None, token_budget: int | None, max_tokens: int | None, trace: bool,
+) -> Method:  # fmt: skip
+    """The method `agora run --method` runs, its models loaded (under a spinner)."""
     from agorakit.kernel import Budget, Kernel
     from agorakit.methods import method_class
     from agorakit.models import resolve_model
@@ -168,17 +206,16 @@ def run_method(
     cls = method_class(method)
     overrides = parse_settings(method, settings)
     roles = dict(_pairs(role_models, "--role-model"))
-    console = Console(soft_wrap=True)
     # Resolved here once (a method would resolve URIs per run): the embedded model is
     # loaded under a spinner, and a scripted file keeps one position for the whole run.
-    backend = resolve_model(model or global_settings.default_model())
+    backend = resolve_model(model)
     role_backends = {role: resolve_model(uri) for role, uri in roles.items()}
     for loaded in (backend, *role_backends.values()):
         preload = getattr(loaded, "load", None)
         if callable(preload):
             with console.status(f"Loading {loaded.uri} …", spinner="dots"):
                 preload()
-    runner = cls(
+    return cls(
         backend,
         models=role_backends,
         kernel=Kernel(timeout=timeout),
@@ -187,8 +224,10 @@ def run_method(
         trace=None if trace else False,
         **overrides,
     )
-    with console.status(f"Running {method} on {backend.uri} …", spinner="dots"):
-        result = asyncio.run(runner.run(task))
+
+
+def show_method_result(console: Console, result: MethodResult, *, trace: bool) -> int:
+    """Print a method's answer, final answer, usage per agent and run id; the exit code (0 or 3)."""
     console.print(result.answer, markup=False, highlight=False)
     console.print()
     if result.final_answer is not None:

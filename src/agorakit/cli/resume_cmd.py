@@ -121,6 +121,17 @@ def _journaled(console: Console, run_id: str) -> RunRow:
 def _finish(console: Console, row: RunRow, *, force: bool, confirm: Sequence[str]) -> None:
     from agorakit.cli.run_cmd import show_result
 
+    if row.kind == "method" and isinstance(row.input.get("origin"), dict):
+        from agorakit.cli.methods_cmd import build_method, show_method_result
+
+        options = dict(row.input["origin"])
+        runner = build_method(console, **options)
+        with console.status(f"Resuming {row.run_id} …", spinner="dots"):
+            finished = asyncio.run(runner.resume(row.run_id, force=force))
+        code = show_method_result(console, finished, trace=bool(options.get("trace", True)))
+        if code:
+            raise typer.Exit(code)
+        return
     agent, options = _rebuild(console, row)
     with console.status(f"Resuming {row.run_id} …", spinner="dots"):
         result = asyncio.run(agent.resume(row.run_id, force=force, confirm=confirm))

@@ -107,6 +107,8 @@ def run(
     """
     if not task.strip():
         raise typer.BadParameter("the task is empty; say what to do, e.g. 'What is 17 * 23?'", param_hint="TASK")
+    if durability is not None and durability not in ("sync", "async", "exit"):
+        raise typer.BadParameter(f"{durability!r}: use sync, async or exit", param_hint="--durability")
     if method is not None:
         from agorakit.cli.methods_cmd import run_method
 
@@ -121,14 +123,13 @@ def run(
             token_budget=token_budget,
             max_tokens=max_tokens,
             trace=trace,
+            durability=durability,
         )
         if code:
             raise typer.Exit(code)
         return
     if settings_ or role_models:
         raise typer.BadParameter("--set and --role-model need --method", param_hint="--set/--role-model")
-    if durability is not None and durability not in ("sync", "async", "exit"):
-        raise typer.BadParameter(f"{durability!r}: use sync, async or exit", param_hint="--durability")
     if durability is not None and stream:
         raise typer.BadParameter("--stream does not journal the run yet; drop one of them", param_hint="--durability")
     from agorakit.models import resolve_model

@@ -29,6 +29,12 @@ def journal_db_path() -> Path:
     return Path(explicit).expanduser() if explicit else home() / "journal.db"
 
 
+def sessions_db_path() -> Path:
+    """The sessions of ``agent.run(..., session=...)``: ``$AGORAKIT_SESSIONS_DB`` or ``<home>/sessions.db``."""
+    explicit = os.environ.get("AGORAKIT_SESSIONS_DB")
+    return Path(explicit).expanduser() if explicit else home() / "sessions.db"
+
+
 def bench_db_path() -> Path:
     """The ``agora bench`` results database: ``$AGORAKIT_BENCH_DB`` or ``<home>/bench.db``."""
     explicit = os.environ.get("AGORAKIT_BENCH_DB")

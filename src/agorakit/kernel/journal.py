@@ -259,6 +259,17 @@ class RunJournal:
         payload = {"call": call.to_dict(), "idempotency_key": idempotency_key, **outcome}
         self._write(key, "done", orjson.dumps(payload), now=False)
 
+    # -- values ----------------------------------------------------------------
+
+    def recorded_value(self, name: str) -> Any:
+        """A value the run recorded under ``name`` (what it read from outside: a session's
+        conversation), or ``None``: a resume uses it rather than reading again."""
+        step = self._recorded.get(f"v:{name}")
+        return orjson.loads(step.payload) if step is not None else None
+
+    def record_value(self, name: str, value: Any) -> None:
+        self._write(f"v:{name}", "done", orjson.dumps(value, default=str), now=False)
+
     # -- approvals ---------------------------------------------------------------
 
     def approval(self, call_id: str) -> bool | None:

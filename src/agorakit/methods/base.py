@@ -123,15 +123,25 @@ class Method(ABC):
         """
         if not task.strip():
             raise ConfigError(f"{self.name}: the task is empty", hint="give the method a task, e.g. 'What is 17 * 23?'")
-        journal = None
-        if durability is not None:
-            if context is not None:
-                raise ConfigError(f"{self.name}: durability is set by the run the method joins (context=...)")
-            journal = RunJournal.start(
-                run_id or new_run_id(), kind="method", name=self.name, fingerprint=self._fingerprint(),
-                input={"task": task, "origin": None}, durability=check_durability(durability),
-            )  # fmt: skip
-        return await self._run(task, context, journal)
+        if durability is None:
+            return await self._run(task, context, None)
+        if context is not None:
+            raise ConfigError(f"{self.name}: durability is set by the run the method joins (context=...)")
+        return await self.run_journaled(task, self.start_journal(task, durability, run_id or new_run_id()))
+
+    def start_journal(
+        self, task: str, durability: Durability, run_id: str, *, origin: dict[str, Any] | None = None
+    ) -> RunJournal:
+        """Open the journal of a new durable run of this method on ``task`` (``origin``: how
+        ``agora resume`` builds the method again)."""
+        return RunJournal.start(
+            run_id, kind="method", name=self.name, fingerprint=self._fingerprint(),
+            input={"task": task, "origin": origin}, durability=check_durability(durability),
+        )  # fmt: skip
+
+    async def run_journaled(self, task: str, journal: RunJournal) -> MethodResult:
+        """Run on ``task`` with ``journal`` open (from :meth:`start_journal`)."""
+        return await self._run(task, None, journal)
 
     def resume_sync(self, run_id: str, *, force: bool = False) -> MethodResult:
         """``resume`` for scripts and notebooks without an event loop."""

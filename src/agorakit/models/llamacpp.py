@@ -222,6 +222,14 @@ class LlamaCppModel:
         """Load the model now (it otherwise loads on the first call)."""
         load(self.path, self.n_ctx)
 
+    async def count_tokens(self, request: ModelRequest) -> int | None:
+        """How many tokens ``request``'s prompt is for this model (its own tokenizer, the Gemma
+        turn format). Loads the model if it is not loaded yet."""
+        loaded = await asyncio.to_thread(load, self.path, self.n_ctx)
+        prompt = gemma_format.format_prompt(request).encode("utf-8")
+        # Tokenizing only reads the vocabulary: no need to wait for a generation's lock.
+        return len(await asyncio.to_thread(loaded.llm.tokenize, prompt, True, True))
+
     async def complete(self, request: ModelRequest) -> Completion:
         final: Completion | None = None
         async for chunk in self.stream(request):

@@ -94,6 +94,15 @@ class LlamaServerModel(LlamaCppModel):
             final = await self._post(base_url, body)
         return self._completion(str(final.get("content") or ""), final, request, started)
 
+    async def count_tokens(self, request: ModelRequest) -> int | None:
+        """How many tokens ``request``'s prompt is, by the engine's tokenizer (its ``/tokenize``)."""
+        base_url = await asyncio.to_thread(self.engine.url)
+        body = {"content": gemma_format.format_prompt(request), "add_special": True, "parse_special": True}
+        response = await self._http().post(f"{base_url}/tokenize", json=body)
+        if response.status_code != 200:
+            return None
+        return len(response.json().get("tokens") or [])
+
     async def _post(self, base_url: str, body: dict[str, Any]) -> dict[str, Any]:
         async with self._calling(base_url):
             response = await self._http().post(f"{base_url}/completion", json=body)

@@ -24,7 +24,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from agorakit.core.ids import new_call_id
 from agorakit.core.messages import ToolCall
 from agorakit.tools.sandbox.isolation import Isolation, detect_isolation, probe_uid
 from agorakit.tools.sandbox.launch import Backend, Interpreter, bubblewrap_mode, running_as_root
@@ -108,6 +107,9 @@ class Sandbox:
         self._backend = backend
         self._interpreter = Interpreter.current()
         self._runner: RunnerProcess | None = None
+        # Tool calls from code are numbered, not given random ids: a resumed durable run runs the
+        # code again and must meet the same calls, to replay their recorded results.
+        self._tool_calls = 0
         self._workdir: Path | None = None
         self._uid: int | None = None
         self._lock = asyncio.Lock()
@@ -308,7 +310,8 @@ class Sandbox:
             return {"op": "tool_result", "ok": False, "content": "Error: malformed tool call from sandboxed code"}
         if self.tools is None:
             return {"op": "tool_result", "ok": False, "content": f"Error: no tools are available (called {name!r})"}
-        result = await self.tools.execute(ToolCall(new_call_id(), name, arguments), self.tracer)
+        self._tool_calls += 1
+        result = await self.tools.execute(ToolCall(f"code_call_{self._tool_calls}", name, arguments), self.tracer)
         return {"op": "tool_result", "ok": result.ok, "content": result.content}
 
     async def _start_runner(self) -> RunnerProcess:
