@@ -12,7 +12,11 @@
 (3) the same with agorakit's grammar on: each agent answers as a typed output
     (``output_type``), so every token is grammar-constrained.
 
-Ratios: the engine's agents against llama-batched-bench at the same batch size
+(4) the same prompts posted straight to the engine's llama-server, with no agorakit
+    between, beside each size of (2): what serving with per-token sampling gives,
+    which llama-batched-bench (no sampling, no HTTP) does not do.
+
+Ratios: the engine's agents against llama-batched-bench and against the server direct at the same batch size
 (target ≥ 0.9 at 16), and 16 agents against one (target ≥ 2).
 """
 
@@ -26,17 +30,22 @@ import subprocess
 import sys
 import time
 
+import httpx
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
 from agorakit import Agent
-from agorakit.models.base import Sampling
+from agorakit.core.messages import Message
+from agorakit.models import gemma_format
+from agorakit.models.base import ModelRequest, Sampling
 from agorakit.models.engine import build
 from agorakit.models.llamacpp import embedded_model_path
+from agorakit.models.llamacpp_server import LlamaServerModel
 
 INPROCESS = "llamacpp:gemma-3-270m"
 ENGINE = "llamacpp:gemma-3-270m?engine=server"
+DIRECT = "llama-server direct (no agorakit)"
 TOPICS = ["rivers", "bridges", "owls", "volcanoes", "trains", "glaciers", "bees", "lighthouses"]
 
 
@@ -72,6 +81,16 @@ INSTRUCTIONS = (
 )
 
 
+def opening(i: int, n: int) -> str:
+    # The batch size in the first words: a run never finds a prompt of an earlier size in the
+    # engine's prompt cache, so both sides compute every prompt token (as llama-batched-bench does).
+    return f"Writer {i} of {n}, in your own voice. {INSTRUCTIONS}"
+
+
+def essay(i: int, n: int) -> str:
+    return f"Essay {i} of {n}: write a long essay about {TOPICS[i % len(TOPICS)]}."
+
+
 async def agents_at_once(uri: str, n: int, tokens: int, typed: bool) -> tuple[float, float]:
     """Aggregate output tokens/s of ``n`` agents answering at once, and all tokens processed per second
     (prompt tokens computed, not read from a cache, plus output tokens)."""
@@ -79,12 +98,12 @@ async def agents_at_once(uri: str, n: int, tokens: int, typed: bool) -> tuple[fl
     agents = [
         # Each agent's own opening: no two prompts share a prefix to reuse (llama-batched-bench's
         # sequences share none either), so both sides compute every prompt token.
-        Agent(f"writer{i}", uri, instructions=f"Writer {i}, in your own voice. {INSTRUCTIONS}", sampling=sampling,
+        Agent(f"writer{i}", uri, instructions=opening(i, n), sampling=sampling,
               output_type=Note if typed else None, max_steps=1, trace=False)
         for i in range(n)
     ]  # fmt: skip
     # The number first: no two prompts share more than the template's opening tokens.
-    tasks = [f"Essay {i}: write a long essay about {TOPICS[i % len(TOPICS)]}." for i in range(n)]
+    tasks = [essay(i, n) for i in range(n)]
     await Agent("warmup", uri, sampling=sampling, trace=False).run("Say hi.")  # load (or start) the model first
     started = time.perf_counter()
     results = await asyncio.gather(*(agent.run(task) for agent, task in zip(agents, tasks, strict=True)))
@@ -92,6 +111,39 @@ async def agents_at_once(uri: str, n: int, tokens: int, typed: bool) -> tuple[fl
     output = sum(result.usage.output_tokens for result in results)
     computed = sum(result.usage.input_tokens - result.usage.cached_input_tokens for result in results)
     return output / elapsed, (output + computed) / elapsed
+
+
+async def server_direct(n: int, tokens: int) -> tuple[float, float]:
+    """The same ``n`` prompts posted straight to the engine's llama-server (no agorakit between):
+    what serving over HTTP with per-token sampling gives, the ceiling for any client."""
+    base_url = await asyncio.to_thread(LlamaServerModel("gemma-3-270m").engine.url)
+    prompts = [
+        gemma_format.format_prompt(
+            ModelRequest([Message("system", opening(i, n)), Message("user", essay(i, n))])
+        )
+        for i in range(n)
+    ]  # fmt: skip
+    body = {"n_predict": tokens, "temperature": 0.0, "cache_prompt": False, "stop": [gemma_format.END]}
+    async with httpx.AsyncClient(timeout=None) as client:
+        started = time.perf_counter()
+        replies = await asyncio.gather(
+            *(client.post(f"{base_url}/completion", json={**body, "prompt": prompt}) for prompt in prompts)
+        )
+        elapsed = time.perf_counter() - started
+    timings = [reply.raise_for_status().json()["timings"] for reply in replies]
+    output = sum(int(t["predicted_n"]) for t in timings)
+    computed = sum(int(t["prompt_n"]) for t in timings)
+    return output / elapsed, (output + computed) / elapsed
+
+
+def run_cells(
+    cells: list[tuple[str, str, bool]], sizes: list[int], tokens: int,
+    rows: dict[str, dict[int, tuple[float, float]]], console: Console,
+) -> None:  # fmt: skip
+    for label, uri, typed in cells:
+        for n in sizes:
+            with console.status(f"{label}: {n} agents"):
+                rows.setdefault(label, {})[n] = asyncio.run(agents_at_once(uri, n, tokens, typed))
 
 
 def main() -> None:
@@ -109,16 +161,17 @@ def main() -> None:
     rows: dict[str, dict[int, tuple[float, float]]] = {}
     # The engine first: once the in-process model has run, its llama.cpp threads stay in this
     # process and take CPU from the engine beside it.
-    cells = [("engine", ENGINE, False)]
-    if not args.skip_grammar:
-        cells += [("engine, typed output", ENGINE, True)]
+    # Each size through agorakit and straight to the server one after the other: the machine is
+    # shared, so the pair sees the same load.
+    for n in sizes:
+        run_cells([("engine", ENGINE, False)], [n], args.tokens, rows, console)
+        with console.status(f"llama-server direct: {n} requests"):
+            rows.setdefault(DIRECT, {})[n] = asyncio.run(server_direct(n, args.tokens))
+    cells = [] if args.skip_grammar else [("engine, typed output", ENGINE, True)]
     cells += [("in-process", INPROCESS, False)]
     if not args.skip_grammar:
         cells += [("in-process, typed output", INPROCESS, True)]
-    for label, uri, typed in cells:
-        for n in sizes:
-            with console.status(f"{label}: {n} agents"):
-                rows.setdefault(label, {})[n] = asyncio.run(agents_at_once(uri, n, args.tokens, typed))
+    run_cells(cells, sizes, args.tokens, rows, console)
     table = Table(title=f"aggregate output tokens/s, {args.tokens} tokens per answer ({os.cpu_count()} cores)")
     table.add_column("path")
     for n in sizes:
@@ -140,6 +193,11 @@ def main() -> None:
     engine = rows["engine"]
     saturation.add_row("engine (agents)", *(f"{engine[n][1]:.1f}" for n in sizes))
     saturation.add_row("engine / llama-batched-bench", *(f"{engine[n][1] / reference[n][1]:.2f}" for n in sizes))
+    direct = rows[DIRECT]
+    saturation.add_row("llama-server direct", *(f"{direct[n][1]:.1f}" for n in sizes))
+    saturation.add_row("llama-server direct / llama-batched-bench",
+                       *(f"{direct[n][1] / reference[n][1]:.2f}" for n in sizes))  # fmt: skip
+    saturation.add_row("engine / llama-server direct", *(f"{engine[n][1] / direct[n][1]:.2f}" for n in sizes))
     console.print(saturation)
 
 
