@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, cast
+from typing import Any, Generic, Literal, NamedTuple, cast
 
 from typing_extensions import TypeVar
 
 from agorakit.agents.conversation import assemble, summarise, trace_input
-from agorakit.agents.durable import open_for_resume, start_journal
+from agorakit.agents.durable import default_durability, open_for_resume, start_journal
 from agorakit.agents.handoffs import Handoff, handoff_tool, reachable, target_description, target_name
 from agorakit.agents.output import OutputSpec
 from agorakit.agents.react import ReAct
@@ -233,7 +233,7 @@ class Agent(Generic[Deps, OutputT]):
         history: Sequence[Message] = (),
         deps: Deps | None = None,
         context: RunLedger | None = None,
-        durability: Durability | None = None,
+        durability: Durability | Literal["off"] | None = None,
         run_id: str | None = None,
         session: str | Session | None = None,
     ) -> RunResult[OutputT]:
@@ -243,6 +243,9 @@ class Agent(Generic[Deps, OutputT]):
         ``durability`` (``"sync"``, ``"async"`` or ``"exit"``) journals the run so
         that :meth:`resume` can finish it if this process dies (see
         :mod:`agorakit.kernel.journal`); ``run_id`` names the run (default: a new id).
+        By default a run whose agent has a side-effecting tool (one not declared
+        ``idempotent=True``) is journaled ``"sync"``, and others are not; ``"off"``
+        journals nothing.
         ``session`` (an id, or a :class:`~agorakit.memory.Session`) shows the model the
         conversation of that session's earlier runs, in any process, before ``history`` and
         the task, and adds this run's task and messages to it; older turns are summarised
@@ -263,14 +266,15 @@ class Agent(Generic[Deps, OutputT]):
         An empty or blank task raises :class:`~agorakit.core.errors.ConfigError`.
         """
         journal = None
-        if durability is not None and context is not None:
+        if durability not in (None, "off") and context is not None:
             raise ConfigError(
                 "durability is set by the run this agent joins (context=...), not by the agent",
                 hint="journal the team or method run instead",
             )
         chosen = as_session(session) if session is not None else None
-        if durability is not None:
-            journal = start_journal(self, run_id or new_run_id(), durability, task, history, session=chosen)
+        mode = default_durability(self) if durability is None and context is None else durability
+        if mode is not None and mode != "off":
+            journal = start_journal(self, run_id or new_run_id(), mode, task, history, session=chosen)
         run = await run_agent(self, task, history=history, deps=deps, context=context, journal=journal, session=chosen)
         return cast(RunResult[OutputT], run.result)
 

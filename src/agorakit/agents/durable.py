@@ -39,6 +39,12 @@ def fingerprint(agent: Actor) -> dict[str, Any]:
     }
 
 
+def default_durability(agent: Actor) -> Durability | None:
+    """``"sync"`` for an agent with a side-effecting tool (a resume must not repeat its effects),
+    else ``None``: a run of pure tools and model calls is simply run again."""
+    return "sync" if any(tool.idempotent is not True for tool in getattr(agent, "tools", ())) else None
+
+
 def encode_input(
     task: str | Sequence[Message], history: Sequence[Message], origin: dict[str, Any] | None = None,
     session: Session | None = None,

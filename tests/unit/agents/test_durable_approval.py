@@ -119,8 +119,17 @@ async def test_deciding_needs_a_waiting_call(env: dict[str, str]) -> None:
     assert no_terminal.returncode == 1 and "has no journal" in no_terminal.stdout
 
 
-async def test_without_a_journal_an_ask_with_no_approver_is_refused_as_before(env: dict[str, str]) -> None:
+async def test_a_side_effecting_agent_is_journaled_by_default_and_pauses_rather_than_refusing(
+    env: dict[str, str],
+) -> None:
     sent: list[tuple[str, int]] = []
     result = await bank(sent).run("Pay ACME 500.")
+    assert result.stop_reason == "awaiting_approval" and sent == []
+    assert [item["tool"] for item in pending_approvals(result.run_id)] == ["send_money"]
+
+
+async def test_without_a_journal_an_ask_with_no_approver_is_refused_as_before(env: dict[str, str]) -> None:
+    sent: list[tuple[str, int]] = []
+    result = await bank(sent).run("Pay ACME 500.", durability="off")
     assert result.stop_reason == "final_answer" and sent == []
     assert "no approver is configured" in (result.output or "")
