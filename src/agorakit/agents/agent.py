@@ -33,7 +33,7 @@ from agorakit.policy import Policy, PolicyGate
 from agorakit.tools import Tool, ToolDispatcher, tool
 from agorakit.trace import attributes as attr
 from agorakit.trace.run_span import traced_run
-from agorakit.trace.setup import TraceOption, tracer_for
+from agorakit.trace.setup import TraceOption
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant. Use a tool when it helps you answer correctly; "
@@ -353,15 +353,7 @@ async def _run_agent(
         raise ConfigError("run() needs a task: a string or a non-empty list of messages")
     agents = reachable(agent, members) if agent.handoffs or members else {agent.name: agent}
     model = agent.model
-    if context is not None:
-        ledger = context
-    else:
-        tracer = tracer_for(agent.trace, journal.run_id if journal is not None else None)
-        forget = getattr(tracer.sink, "forget", None)
-        if journal is not None and journal.resumed and forget is not None:
-            forget(journal.run_id)  # the resumed run traces every step again, replayed ones too
-        ledger = RunLedger.create(tracer, agent.budget)
-        ledger.journal = journal
+    ledger = context if context is not None else RunLedger.for_run(agent.trace, agent.budget, journal)
     tracer = ledger.tracer
     run_context: RunContext[Any] = RunContext(deps, agent.name, ledger.run_id, ledger.usage)
     system = agent.system_message(run_context)

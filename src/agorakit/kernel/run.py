@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from agorakit.core.errors import BudgetExceeded
 from agorakit.core.ids import new_run_id
 from agorakit.core.usage import Usage
+from agorakit.trace.setup import TraceOption, tracer_for
 from agorakit.trace.tracer import Tracer
 
 if TYPE_CHECKING:
@@ -51,6 +52,19 @@ class RunLedger:
     @classmethod
     def create(cls, tracer: Tracer | None = None, budget: Budget | None = None, *, priority: int = 0) -> RunLedger:
         return cls(tracer or Tracer(new_run_id()), budget or Budget(), priority=priority)
+
+    @classmethod
+    def for_run(cls, trace: TraceOption, budget: Budget | None, journal: RunJournal | None = None) -> RunLedger:
+        """A new run's ledger, traced as ``trace`` says (see :func:`~agorakit.trace.setup.tracer_for`).
+        A durable run takes its journal's run id; a resumed one first drops what the trace store
+        holds of it, since it traces every step again, replayed ones too."""
+        tracer = tracer_for(trace, journal.run_id if journal is not None else None)
+        forget = getattr(tracer.sink, "forget", None)
+        if journal is not None and journal.resumed and forget is not None:
+            forget(journal.run_id)
+        ledger = cls.create(tracer, budget)
+        ledger.journal = journal
+        return ledger
 
     def record(self, usage: Usage, *, agent: str | None, model: str) -> None:
         self.usage.add(usage)

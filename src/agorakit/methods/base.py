@@ -22,7 +22,7 @@ from agorakit.models.base import ChatModel, Sampling
 from agorakit.models.uri import resolve_model
 from agorakit.trace import attributes as attr
 from agorakit.trace.run_span import traced_run
-from agorakit.trace.setup import TraceOption, tracer_for
+from agorakit.trace.setup import TraceOption
 
 OP_INVOKE_METHOD = "invoke_method"
 
@@ -181,15 +181,7 @@ class Method(ABC):
     async def _solve_traced(self, task: str, context: RunLedger | None, journal: RunJournal | None) -> MethodResult:
         default = self._backend(self._model_spec)
         models = {role: self._backend(spec) for role, spec in self._role_specs.items()}
-        if context is not None:
-            run = context
-        else:
-            run_tracer = tracer_for(self._trace, journal.run_id if journal is not None else None)
-            forget = getattr(run_tracer.sink, "forget", None)
-            if journal is not None and journal.resumed and forget is not None:
-                forget(journal.run_id)  # the resumed run traces every step again, replayed ones too
-            run = RunLedger.create(run_tracer, self._budget)
-            run.journal = journal
+        run = context if context is not None else RunLedger.for_run(self._trace, self._budget, journal)
         tracer = run.tracer
         attributes: dict[str, Any] | None = None
         if tracer.enabled:
