@@ -131,9 +131,13 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]
     return result
 
 
-# Seven kill points: in tool calls 1, 5, 10, 15 and 20 after the line was written and before
-# its result was journaled (the case a resume must not repeat), and in 3 and 12 before writing.
-KILL_POINTS = [(1, "after"), (3, "before"), (5, "after"), (10, "after"), (12, "before"), (15, "after"), (20, "after")]
+# Kill points: the first and last tool calls, and five more drawn at random (seed
+# AGORAKIT_TEST_SEED), each after its line was written and before its result was journaled
+# (what a resume must not repeat); and two before the line was written.
+_DRAWN = random.Random(int(os.environ.get("AGORAKIT_TEST_SEED", "7"))).sample(range(2, CALLS), 7)
+KILL_POINTS = sorted(
+    [(1, "after"), (CALLS, "after"), *((n, "after") for n in _DRAWN[:5]), *((n, "before") for n in _DRAWN[5:])]
+)
 
 
 @pytest.mark.parametrize(("pause_at", "when"), KILL_POINTS)
