@@ -84,3 +84,14 @@ def test_a_journaled_method_run_resumes_from_the_cli(tmp_path: Path, env: dict[s
     assert resumed.returncode == 0, resumed.stderr
     assert "had finished (final_answer)" in resumed.stdout
     assert "final answer: 12" in resumed.stdout
+
+
+def test_trace_show_marks_the_steps_a_resumed_run_replayed() -> None:
+    from agorakit.cli.render import span_label
+    from agorakit.trace import attributes as attr
+    from agorakit.trace.records import SpanRecord
+
+    replayed = SpanRecord("s1", "r", None, "chat s", 5, 9, "ok", {attr.INPUT_TOKENS: 3, attr.REPLAYED: True})
+    fresh = SpanRecord("s2", "r", None, "chat s", 5, 9, "ok", {attr.INPUT_TOKENS: 3})
+    assert "replayed from the journal" in span_label(replayed).plain
+    assert "replayed" not in span_label(fresh).plain

@@ -173,6 +173,8 @@ def span_label(span: SpanRecord, events: list[EventRecord] | None = None) -> Tex
         label.append(f"  queued {format_duration(int(waited * 1e9))}", style="yellow")
     if span.finished:
         label.append(f"  {span.status}", style=_status_style(span.status))
+    if attrs.get(attr.REPLAYED):
+        label.append("  replayed from the journal", style="cyan")
     attempt = attrs.get(attr.ATTEMPT)
     if isinstance(attempt, int) and attempt > 1:
         label.append(f"  attempt {attempt}", style="yellow")
