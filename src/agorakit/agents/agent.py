@@ -271,6 +271,7 @@ class Agent(Generic[Deps, OutputT]):
                 "durability is set by the run this agent joins (context=...), not by the agent",
                 hint="journal the team or method run instead",
             )
+        check_task(task)  # before a journal is opened for it
         chosen = as_session(session) if session is not None else None
         mode = default_durability(self) if durability is None and context is None else durability
         if mode is not None and mode != "off":
@@ -301,6 +302,13 @@ class Agent(Generic[Deps, OutputT]):
         journal, task, history, session = open_for_resume(self, run_id, force=force, confirm=confirm)
         run = await run_agent(self, task, history=history, deps=deps, journal=journal, session=session)
         return cast(RunResult[OutputT], run.result)
+
+
+def check_task(task: str | Sequence[Message]) -> None:
+    if isinstance(task, str) and not task.strip():
+        raise ConfigError("the task is empty", hint="give the agent something to do, e.g. 'What is 17 * 23?'")
+    if not isinstance(task, str) and not task:
+        raise ConfigError("run() needs a task: a string or a non-empty list of messages")
 
 
 class AgentRun(NamedTuple):
@@ -347,10 +355,7 @@ async def _run_agent(
     journal: RunJournal | None,
     session: Session | None = None,
 ) -> AgentRun:
-    if isinstance(task, str) and not task.strip():
-        raise ConfigError("the task is empty", hint="give the agent something to do, e.g. 'What is 17 * 23?'")
-    if not isinstance(task, str) and not task:
-        raise ConfigError("run() needs a task: a string or a non-empty list of messages")
+    check_task(task)
     agents = reachable(agent, members) if agent.handoffs or members else {agent.name: agent}
     model = agent.model
     ledger = context if context is not None else RunLedger.for_run(agent.trace, agent.budget, journal)

@@ -125,11 +125,15 @@ class RunJournal:
         from agorakit.trace.journal_store import JournalStore
 
         store = JournalStore(path or settings.journal_db_path(), full_sync=durability == "sync")
-        store.create_run(
-            run_id, kind=kind, name=name, version=agorakit_version(), fingerprint=fingerprint, input=input,
-            durability=durability,
-        )  # fmt: skip
-        row = store.run(run_id)
+        try:
+            store.create_run(
+                run_id, kind=kind, name=name, version=agorakit_version(), fingerprint=fingerprint, input=input,
+                durability=durability,
+            )  # fmt: skip
+            row = store.run(run_id)
+        except BaseException:
+            store.close()
+            raise
         assert row is not None
         return cls(store, row, [])
 
