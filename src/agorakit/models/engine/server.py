@@ -77,6 +77,12 @@ class EngineSpec:
             "--swa-full",
             "--cont-batching",
             "--cache-reuse", "64",
+            # An idle slot keeps its conversation in the KV pool. By default llama-server moves
+            # every idle slot to its RAM cache when a task starts, and a RAM copy keeps only the
+            # sliding window's last 512 positions: a later call that branches off more than 512
+            # tokens before the end (a debate moderator's next round after a retried verdict)
+            # then recomputes its whole prompt. A slot that is overwritten is still saved there.
+            "--no-cache-idle-slots",
             "--threads", str(threads), "--threads-batch", str(threads),
             "--no-webui", "--no-warmup",
             "--alias", self.model_path.stem,
