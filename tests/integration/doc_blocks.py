@@ -6,11 +6,13 @@ Every fence names its language; the language says what the doc test does with it
   namespace, in order, in a fresh scratch directory with a private
   ``AGORAKIT_HOME`` and trace database.
 - ``bash``: each command (one line, or lines joined by a trailing backslash)
-  runs in a subprocess with ``.venv/bin`` first on ``PATH``; all documents'
+  runs in a subprocess (``agora serve`` in the background, until its document's
+  commands are done) with ``.venv/bin`` first on ``PATH``; all documents'
   commands form one shell session (README first), so ``agora trace show last``
   sees the run an earlier command made.
 - ``yaml``, ``json``: parsed; a YAML policy (a ``tools`` mapping) must load with
-  ``Policy.load``, a YAML model script (``responses``) with ``load_script``.
+  ``Policy.load``, a YAML model script (``responses``) with ``load_script``, a
+  serve config (``entries``) with ``ServeConfig``.
   ``yaml NAME`` is also written to the file NAME in the document's scratch
   directory before its python blocks run (``Policy.load("NAME")`` then works).
 - ``text``: output or prose, not run. ``text output`` is the exact standard

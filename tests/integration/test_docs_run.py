@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import types
+import urllib.request
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from doc_blocks import LANGUAGES, ROOT, Block, all_blocks, blocks, documents, ex
 
 from agorakit.models.scripted import load_script
 from agorakit.policy import Policy
+from agorakit.server.config import ServeConfig
 
 pytestmark = pytest.mark.integration
 
@@ -114,8 +116,10 @@ def test_data_blocks_parse(block: Block, tmp_path: Path) -> None:
         script = tmp_path / "script.yaml"
         script.write_text(block.code, encoding="utf-8")
         assert load_script(script).remaining == len(data["responses"])
+    elif "entries" in data:
+        ServeConfig.model_validate(data)  # a serve config: its fields checked, nothing imported
     else:
-        raise AssertionError(f"{block.where}: a YAML block that is neither a policy nor a model script")
+        raise AssertionError(f"{block.where}: a YAML block that is neither a policy, a model script nor a config")
 
 
 PYTHON_DOCS = [doc for doc in documents() if any(b.language == "python" for b in blocks(doc))]
@@ -200,13 +204,56 @@ def run_command(command: str, cwd: Path, env: dict[str, str]) -> str | None:
     return None
 
 
+SERVE = re.compile(r"^agora serve\b")
+
+
+def start_server(command: str, cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes] | None, str | None]:
+    """``agora serve ...`` runs until stopped: started in the background, and ready once
+    /health answers on its port; the commands after it in its document talk to it."""
+    port = re.search(r"--port (\d+)", command)
+    url = f"http://127.0.0.1:{port.group(1) if port else 8000}/health"
+    log = (cwd / "serve.log").open("wb")
+    process = subprocess.Popen(["bash", "-c", "exec " + command], cwd=cwd, env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return None, f"agora serve exited {process.returncode}: {(cwd / 'serve.log').read_text()[-1500:]}"
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return process, None
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    return None, "agora serve did not answer /health within 120 s"
+
+
+def stop_server(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None:
+        process.terminate()
+        process.wait(timeout=60)
+
+
 @pytest.mark.timeout(900)
 def test_shell_blocks_run_as_one_session(model_cache: Path, tmp_path: Path) -> None:
     scratch = scratch_dir(tmp_path)
     env = private_env(tmp_path, model_cache)
     problems: list[str] = []
-    for block, command in shell_commands_of_the_docs():
-        problem = check_script(command) if command.split()[0] in NOT_RUN else run_command(command, scratch, env)
-        if problem is not None:
-            problems.append(f"{block.where}: {command}: {problem}")
+    server: subprocess.Popen[bytes] | None = None
+    serving_doc = None
+    try:
+        for block, command in shell_commands_of_the_docs():
+            if serving_doc is not None and block.doc != serving_doc:
+                stop_server(server)  # a server lives for the rest of the document that starts it
+                server, serving_doc = None, None
+            if SERVE.match(command):
+                server, problem = start_server(command, scratch, env)
+                serving_doc = block.doc
+            elif command.split()[0] in NOT_RUN:
+                problem = check_script(command)
+            else:
+                problem = run_command(command, scratch, env)
+            if problem is not None:
+                problems.append(f"{block.where}: {command}: {problem}")
+    finally:
+        stop_server(server)
     assert problems == [], "\n\n".join(problems)

@@ -276,7 +276,9 @@ class Agent(Generic[Deps, OutputT]):
         mode = default_durability(self) if durability is None and context is None else durability
         if mode is not None and mode != "off":
             journal = start_journal(self, run_id or new_run_id(), mode, task, history, session=chosen)
-        run = await run_agent(self, task, history=history, deps=deps, context=context, journal=journal, session=chosen)
+        run = await run_agent(
+            self, task, history=history, deps=deps, context=context, journal=journal, session=chosen, run_id=run_id
+        )
         return cast(RunResult[OutputT], run.result)
 
     def resume_sync(self, run_id: str, **kwargs: Any) -> RunResult[OutputT]:
@@ -330,6 +332,7 @@ async def run_agent(
     limits: Limits | None = None,
     journal: RunJournal | None = None,
     session: Session | None = None,
+    run_id: str | None = None,
 ) -> AgentRun:
     """``agent.run`` with the parts a handoff team sets: ``members`` that handoffs
     by name may reach, and ``limits`` on handoffs and all agents' steps.
@@ -337,7 +340,7 @@ async def run_agent(
     With a ``journal`` (a durable run, new or resumed) the run takes the journal's
     run id, and the journal is finished when the run ends (let go of if it raises)."""
     try:
-        return await _run_agent(agent, task, history, deps, context, members, limits, journal, session)
+        return await _run_agent(agent, task, history, deps, context, members, limits, journal, session, run_id)
     except BaseException:
         if journal is not None:
             journal.abandon()
@@ -354,11 +357,12 @@ async def _run_agent(
     limits: Limits | None,
     journal: RunJournal | None,
     session: Session | None = None,
+    run_id: str | None = None,
 ) -> AgentRun:
     check_task(task)
     agents = reachable(agent, members) if agent.handoffs or members else {agent.name: agent}
     model = agent.model
-    ledger = context if context is not None else RunLedger.for_run(agent.trace, agent.budget, journal)
+    ledger = context if context is not None else RunLedger.for_run(agent.trace, agent.budget, journal, run_id=run_id)
     tracer = ledger.tracer
     run_context: RunContext[Any] = RunContext(deps, agent.name, ledger.run_id, ledger.usage)
     system = agent.system_message(run_context)

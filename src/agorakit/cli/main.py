@@ -32,6 +32,7 @@ from agorakit.cli import (  # noqa: E402
     resume_cmd,
     run_cmd,
     security_cmd,
+    serve_cmd,
     session_cmd,
     trace_cmd,
 )
@@ -51,7 +52,9 @@ app.command("methods")(methods_cmd.methods)
 app.command("bench")(bench_cmd.bench)
 app.command("report")(report_cmd.report)
 app.command("analyze")(analyze_cmd.analyze)
-app.add_typer(trace_cmd.app, name="trace", help="List, show and export run traces.")
+app.command("serve")(serve_cmd.serve)
+app.add_typer(serve_cmd.keys_app, name="keys", help="Create, list and revoke the API keys of `agora serve`.")
+app.add_typer(trace_cmd.app, name="trace", help="List, show, export and open (in the web viewer) run traces.")
 app.add_typer(session_cmd.app, name="session", help="List, show and delete the conversations kept in sessions.")
 app.add_typer(security_cmd.app, name="security", help="Measure tool policies against prompt injection (AgentDojo).")
 

@@ -41,6 +41,12 @@ def bench_db_path() -> Path:
     return Path(explicit).expanduser() if explicit else home() / "bench.db"
 
 
+def server_db_path() -> Path:
+    """The API keys of ``agora serve``: ``$AGORAKIT_SERVER_DB`` or ``<home>/server.db``."""
+    explicit = os.environ.get("AGORAKIT_SERVER_DB")
+    return Path(explicit).expanduser() if explicit else home() / "server.db"
+
+
 def model_cache_dir() -> Path:
     """Where the embedded model's GGUF is assembled."""
     explicit = os.environ.get("AGORAKIT_MODEL_CACHE")

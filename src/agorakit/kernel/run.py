@@ -54,11 +54,14 @@ class RunLedger:
         return cls(tracer or Tracer(new_run_id()), budget or Budget(), priority=priority)
 
     @classmethod
-    def for_run(cls, trace: TraceOption, budget: Budget | None, journal: RunJournal | None = None) -> RunLedger:
-        """A new run's ledger, traced as ``trace`` says (see :func:`~agorakit.trace.setup.tracer_for`).
-        A durable run takes its journal's run id; a resumed one first drops what the trace store
-        holds of it, since it traces every step again, replayed ones too."""
-        tracer = tracer_for(trace, journal.run_id if journal is not None else None)
+    def for_run(
+        cls, trace: TraceOption, budget: Budget | None, journal: RunJournal | None = None, *, run_id: str | None = None
+    ) -> RunLedger:
+        """A new run's ledger, traced as ``trace`` says (see :func:`~agorakit.trace.setup.tracer_for`),
+        named ``run_id`` (default: a new id). A durable run takes its journal's run id; a resumed
+        one first drops what the trace store holds of it, since it traces every step again,
+        replayed ones too."""
+        tracer = tracer_for(trace, journal.run_id if journal is not None else run_id)
         forget = getattr(tracer.sink, "forget", None)
         if journal is not None and journal.resumed and forget is not None:
             forget(journal.run_id)

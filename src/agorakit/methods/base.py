@@ -119,12 +119,12 @@ class Method(ABC):
         (a benchmark reads ``context.usage`` even when the run raises); by
         default a new one comes from the method's ``trace`` and ``budget``.
         ``durability`` journals the run so that :meth:`resume` can finish it if
-        this process dies (see :mod:`agorakit.kernel.journal`); ``run_id`` names it.
+        this process dies (see :mod:`agorakit.kernel.journal`); ``run_id`` names the run (default: a new id).
         """
         if not task.strip():
             raise ConfigError(f"{self.name}: the task is empty", hint="give the method a task, e.g. 'What is 17 * 23?'")
         if durability is None:
-            return await self._run(task, context, None)
+            return await self._run(task, context, None, run_id)
         if context is not None:
             raise ConfigError(f"{self.name}: durability is set by the run the method joins (context=...)")
         return await self.run_journaled(task, self.start_journal(task, durability, run_id or new_run_id()))
@@ -167,9 +167,11 @@ class Method(ABC):
             "role models": {role: self._backend(spec).uri for role, spec in sorted(self._role_specs.items())},
         }
 
-    async def _run(self, task: str, context: RunLedger | None, journal: RunJournal | None) -> MethodResult:
+    async def _run(
+        self, task: str, context: RunLedger | None, journal: RunJournal | None, run_id: str | None = None
+    ) -> MethodResult:
         try:
-            result = await self._solve_traced(task, context, journal)
+            result = await self._solve_traced(task, context, journal, run_id)
         except BaseException:
             if journal is not None:
                 journal.abandon()
@@ -178,10 +180,12 @@ class Method(ABC):
             journal.finish("final_answer" if result.final_answer is not None else "no_answer")
         return result
 
-    async def _solve_traced(self, task: str, context: RunLedger | None, journal: RunJournal | None) -> MethodResult:
+    async def _solve_traced(
+        self, task: str, context: RunLedger | None, journal: RunJournal | None, run_id: str | None = None
+    ) -> MethodResult:
         default = self._backend(self._model_spec)
         models = {role: self._backend(spec) for role, spec in self._role_specs.items()}
-        run = context if context is not None else RunLedger.for_run(self._trace, self._budget, journal)
+        run = context if context is not None else RunLedger.for_run(self._trace, self._budget, journal, run_id=run_id)
         tracer = run.tracer
         attributes: dict[str, Any] | None = None
         if tracer.enabled:

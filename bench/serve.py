@@ -1,0 +1,170 @@
+"""What the server adds to a request: ``/v1/chat/completions`` on an instant scripted agent.
+
+The server runs in its own process (``uvicorn``, as ``agora serve`` runs it: keys
+checked, tracing on), and the clients in this one, on keep-alive connections
+written with plain asyncio streams so that the client costs little. Beside each
+HTTP cell, the same agent is run in process at the same concurrency, with no
+HTTP: the difference of the two p50s is what the server adds.
+
+    PYTHONPATH=src .venv/bin/python bench/serve.py [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+SERVER = r"""
+import sys, uvicorn
+from agorakit import Agent, ScriptedModel
+from agorakit.server import KeyStore, ServerSettings, agent_entry, create_app
+keys = KeyStore(sys.argv[2])
+agent = Agent("instant", ScriptedModel(lambda request: "four words of answer"), instructions="Answer.")
+app = create_app([agent_entry(agent)], ServerSettings(), keys=keys)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def request_bytes(key: str, stream: bool) -> bytes:
+    body = json.dumps(
+        {"model": "instant", "messages": [{"role": "user", "content": "What is 2 + 2?"}], "stream": stream}
+    ).encode()
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Status and body of one HTTP/1.1 response (content-length or chunked)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    if "content-length" in headers:
+        return status, await reader.readexactly(int(headers["content-length"]))
+    body = bytearray()
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")
+            return status, bytes(body)
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+async def client(port: int, request: bytes, count: int, stream: bool, latencies: list[float], bad: list[str]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            writer.write(request)
+            status, body = await read_response(reader)
+            latencies.append(time.perf_counter() - started)
+            complete = body.rstrip().endswith(b"data: [DONE]") if stream else b'"four words of answer"' in body
+            if status != 200 or not complete:
+                bad.append(f"{status}: {body[:200]!r}")
+    finally:
+        writer.close()
+
+
+async def over_http(
+    port: int, key: str, clients: int, total: int, stream: bool
+) -> tuple[list[float], float, list[str]]:
+    request = request_bytes(key, stream)
+    latencies: list[float] = []
+    bad: list[str] = []
+    per_client = max(1, total // clients)
+    started = time.perf_counter()
+    await asyncio.gather(*(client(port, request, per_client, stream, latencies, bad) for _ in range(clients)))
+    return latencies, time.perf_counter() - started, bad
+
+
+async def in_process(clients: int, total: int) -> list[float]:
+    from agorakit import Agent, ScriptedModel
+    from agorakit.core.messages import Message
+
+    agent = Agent("instant", ScriptedModel(lambda request: "four words of answer"), instructions="Answer.")
+    latencies: list[float] = []
+
+    async def one_client(count: int) -> None:
+        for _ in range(count):
+            started = time.perf_counter()
+            await agent.run([Message("user", "What is 2 + 2?")])
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(one_client(max(1, total // clients)) for _ in range(clients)))
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def start_server(home: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    from agorakit.server.keys import KeyStore
+
+    keys_db = home / "server.db"
+    key = KeyStore(keys_db).create("bench")
+    env = {**os.environ, "AGORAKIT_HOME": str(home)}
+    process = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(keys_db)], env=env)
+    import httpx
+
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            return process, key
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("the server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests per cell")
+    parser.add_argument("--clients", default="1,10,100", help="concurrent clients per cell")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="agorakit-serve-bench-"))
+    os.environ["AGORAKIT_HOME"] = str(home / "direct")
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    process, key = start_server(home / "server", port)
+    table = Table(title=f"/v1/chat/completions, instant scripted agent, tracing on ({os.cpu_count()} cores)")
+    for column in ("clients", "mode", "requests/s", "p50 ms", "p99 ms", "in process p50 ms", "added p50 ms", "failed"):
+        table.add_column(column, justify="right")
+    try:
+        asyncio.run(over_http(port, key, 10, 200, False))  # warm up both sides
+        for clients in (int(c) for c in args.clients.split(",")):
+            direct = asyncio.run(in_process(clients, args.requests))
+            for stream in (False, True):
+                latencies, seconds, bad = asyncio.run(over_http(port, key, clients, args.requests, stream))
+                p50, direct_p50 = percentile(latencies, 0.5), percentile(direct, 0.5)
+                table.add_row(
+                    str(clients), "stream" if stream else "json", f"{len(latencies) / seconds:,.0f}",
+                    f"{p50 * 1e3:.2f}", f"{percentile(latencies, 0.99) * 1e3:.2f}", f"{direct_p50 * 1e3:.2f}",
+                    f"{(p50 - direct_p50) * 1e3:.2f}", f"{len(bad)} of {len(latencies)}",
+                )  # fmt: skip
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

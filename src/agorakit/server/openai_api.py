@@ -1,0 +1,299 @@
+"""OpenAI-compatible routes: ``GET /v1/models`` and ``POST /v1/chat/completions``.
+
+``model`` names a served entry; the entry runs on the request's messages and
+the answer comes back as a chat completion (with ``usage``), or as SSE chunks
+ending with ``data: [DONE]`` when ``stream`` is true. Sampling fields a client
+sends (temperature, max_tokens, ...) are accepted and ignored: each entry runs
+with the settings its config gives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, Literal, TypeVar
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.responses import Response, StreamingResponse
+
+from agorakit.core.ids import new_run_id
+from agorakit.core.messages import Message
+from agorakit.core.stream import TextDelta
+from agorakit.core.usage import Usage
+from agorakit.server.entries import Answer, Entry
+from agorakit.server.errors import APIError, error_body
+from agorakit.server.guard import request_key
+from agorakit.server.running import as_api_error, run_for_request
+from agorakit.server.state import ServerState
+
+router = APIRouter()
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # sampling fields are accepted, not used
+
+    model: str = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _ends_with_a_question(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if not any(m.role == "user" and m.text().strip() for m in messages):
+            raise ValueError("the conversation needs a user message with text")
+        return messages
+
+    def conversation(self) -> list[Message]:
+        converted = []
+        for m in self.messages:
+            role = "system" if m.role == "developer" else m.role
+            converted.append(Message(role, m.text(), name=m.name))
+        return converted
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_body(raw: bytes, model: type[ModelT]) -> ModelT:
+    """The request body as ``model``: JSON whatever the Content-Type says (``curl -d`` sends a
+    form type), validated, or a 400 that says what is wrong."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise APIError(
+            400,
+            "the request body is not valid JSON",
+            kind="invalid_request_error",
+            hint='send a JSON object, e.g. {"model": ..., "messages": [...]}',
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise APIError(
+            400,
+            f"the request is not valid: {describe(error)}",
+            kind="invalid_request_error",
+            hint="see docs/serve.md for the request shapes",
+        ) from None
+
+
+def describe(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}"
+        for problem in error.errors(include_url=False)[:5]
+    )
+
+
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.agora
+    return state
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    state = state_of(request)
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": e.name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "agorakit",
+                "agorakit": {"kind": e.kind, "description": e.description, "model": e.model},
+            }
+            for e in state.entries.values()
+        ],
+    }
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    body = parse_body(await request.body(), ChatRequest)
+    state = state_of(request)
+    entry = state.entry(body.model)
+    run_id = new_run_id()
+    messages = body.conversation()
+    if body.stream:
+        include_usage = body.stream_options is not None and body.stream_options.include_usage
+        return StreamingResponse(
+            _chunks(state, entry, messages, run_id, request, include_usage=include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Agorakit-Run-Id": run_id},
+        )
+    answer = await run_for_request(
+        entry.run(messages, run_id),
+        timeout=state.settings.run_timeout,
+        disconnected=_disconnected(request),
+        keep_going=state.settings.on_disconnect == "continue",
+    )
+    _charge(state, request, answer.usage)
+    return Response(
+        orjson.dumps(completion(entry, answer)),
+        media_type="application/json",
+        headers={"X-Agorakit-Run-Id": answer.run_id},
+    )
+
+
+def completion(entry: Entry, answer: Answer) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{answer.run_id}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": entry.name,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text},
+                "finish_reason": _finish_reason(answer),
+                "logprobs": None,
+            }
+        ],
+        "usage": _usage(answer.usage),
+        "agorakit": _extra(answer),
+    }
+
+
+def _finish_reason(answer: Answer) -> str:
+    return "stop" if answer.answered else "length"
+
+
+def _usage(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+    }
+
+
+def _extra(answer: Answer) -> dict[str, Any]:
+    extra: dict[str, Any] = {"run_id": answer.run_id, "stop_reason": answer.stop_reason}
+    if answer.explanation:
+        extra["explanation"] = answer.explanation
+    return extra
+
+
+def _charge(state: ServerState, request: Request, usage: Usage) -> None:
+    record = request_key(request.scope)
+    if record is not None and state.keys is not None:
+        state.keys.charge(record.name, usage)
+
+
+async def _disconnected(request: Request) -> None:
+    # The body has been read: the next message the server gets is the disconnect.
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def detached(events: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+    """``events`` consumed by a task of their own: closing the returned iterator (a client
+    that left) lets the run finish instead of cancelling it."""
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for event in events:
+                queue.put_nowait(("event", event))
+        except BaseException as error:  # handed to the reader, if one is left
+            queue.put_nowait(("error", error))
+        else:
+            queue.put_nowait(("end", None))
+
+    task = asyncio.ensure_future(pump())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+    async def read() -> AsyncGenerator[Any, None]:
+        while True:
+            kind, value = await queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    return read()
+
+
+_background: set[asyncio.Future[Any]] = set()
+
+
+def _sse(data: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+async def _chunks(
+    state: ServerState, entry: Entry, messages: list[Message], run_id: str, request: Request, *, include_usage: bool
+) -> AsyncIterator[bytes]:
+    """The run as chat.completion.chunk events. The client going away closes this
+    generator: the run is cancelled, or left to finish (``on_disconnect``)."""
+    created = int(time.time())
+    head = {"id": f"chatcmpl-{run_id}", "object": "chat.completion.chunk", "created": created, "model": entry.name}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return _sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+
+    yield chunk({"role": "assistant", "content": ""})
+    events: AsyncGenerator[Any, None] = entry.stream(messages, run_id)
+    if state.settings.on_disconnect == "continue":
+        events = detached(events)
+    streamed: list[str] = []
+    answer: Answer | None = None
+    deadline = asyncio.get_running_loop().time() + state.settings.run_timeout
+    try:
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                event = await asyncio.wait_for(anext(events), max(remaining, 0.001))
+            except StopAsyncIteration:
+                break
+            if isinstance(event, Answer):
+                answer = event
+            elif isinstance(event, TextDelta) and entry.kind == "agent" and event.text:
+                streamed.append(event.text)
+                yield chunk({"content": event.text})
+    except Exception as error:  # the run failed after the stream began: an error event, then [DONE]
+        failure = as_api_error(error)
+        yield _sse(error_body(failure.message, kind=failure.kind, hint=failure.hint))
+        yield b"data: [DONE]\n\n"
+        return
+    finally:
+        await events.aclose()
+    if answer is None:  # pragma: no cover - a stream always ends with its answer
+        raise APIError(500, "the run ended without an answer", kind="server_error")
+    if answer.text and not streamed:
+        # Methods and typed outputs stream no text of their own: the answer comes whole.
+        yield chunk({"content": answer.text})
+    yield chunk({}, _finish_reason(answer))
+    if include_usage:
+        yield _sse({**head, "choices": [], "usage": _usage(answer.usage), "agorakit": _extra(answer)})
+    _charge(state, request, answer.usage)
+    yield b"data: [DONE]\n\n"

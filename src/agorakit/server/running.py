@@ -1,0 +1,89 @@
+"""Running an entry for one request: errors mapped to HTTP, a deadline, and what a client's
+disconnect does (cancel the run, or let it finish)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from agorakit.core.errors import (
+    AgorakitError,
+    BudgetExceeded,
+    ConfigError,
+    ContextWindowExceeded,
+    ModelError,
+    ModelTimeout,
+)
+from agorakit.server.errors import APIError
+
+log = logging.getLogger("agorakit.server")
+T = TypeVar("T")
+
+#: Runs whose client went away but which were left to finish (``on_disconnect="continue"``).
+_finishing: set[asyncio.Task[Any]] = set()
+
+
+def as_api_error(error: BaseException) -> APIError:
+    """The HTTP error a run's exception becomes (its message and hint kept)."""
+    if isinstance(error, APIError):
+        return error
+    if isinstance(error, TimeoutError):
+        return APIError(
+            504,
+            "the run took longer than the server allows",
+            kind="timeout",
+            hint="ask a shorter question, or start the server with a larger --run-timeout",
+        )
+    if isinstance(error, ConfigError | ContextWindowExceeded):
+        return APIError(400, error.message, kind="invalid_request_error", hint=error.hint or None)
+    if isinstance(error, BudgetExceeded):
+        return APIError(429, error.message, kind="budget_exceeded", hint=error.hint or None)
+    if isinstance(error, ModelTimeout):
+        return APIError(504, error.message, kind="model_timeout", hint=error.hint or None)
+    if isinstance(error, ModelError):
+        return APIError(502, error.message, kind="model_error", hint=error.hint or None)
+    if isinstance(error, AgorakitError):
+        return APIError(500, error.message, kind="run_error", hint=error.hint or None)
+    log.exception("a run raised", exc_info=error)
+    return APIError(
+        500,
+        f"the run failed: {type(error).__name__}: {error}",
+        kind="server_error",
+        hint="the server keeps serving; the run's trace (agora trace show) says where it failed",
+    )
+
+
+async def run_for_request(
+    work: Coroutine[Any, Any, T], *, timeout: float, disconnected: Coroutine[Any, Any, Any], keep_going: bool
+) -> T:
+    """Await ``work`` within ``timeout``. If ``disconnected`` finishes first (the client left),
+    the run is cancelled, or with ``keep_going`` left to finish in the background."""
+    task = asyncio.ensure_future(asyncio.wait_for(work, timeout))
+    watcher = asyncio.ensure_future(disconnected)
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        watcher.cancel()
+        raise
+    if not task.done():
+        if keep_going:
+            _finishing.add(task)
+            task.add_done_callback(_finished_in_background)
+        else:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        raise asyncio.CancelledError("the client disconnected")
+    watcher.cancel()
+    try:
+        return task.result()
+    except BaseException as error:
+        raise as_api_error(error) from error
+
+
+def _finished_in_background(task: asyncio.Task[Any]) -> None:
+    _finishing.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a run whose client left failed: %s", task.exception())
