@@ -7,6 +7,7 @@ request costs no routing, parsing or validation.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -77,10 +78,17 @@ class Guard:
         if length is not None and length > limit:
             await _too_large(limit)(scope, receive, send)
             return
-        if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
-            # A body without a length (chunked) is read here, within the limit, before any
-            # route sees it: the routes' own body readers would turn a refusal into a 400.
-            body = await _read_body(receive, limit)
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            # The body is read here, within the size limit and the time allowed, before any route
+            # sees it: a route's own body reader would turn a refusal into a 400, and would wait
+            # for a client that stalls mid-body as long as the connection lasts.
+            try:
+                body = await asyncio.wait_for(_read_body(receive, limit), settings.body_timeout)
+            except TimeoutError:
+                await _too_slow(settings.body_timeout)(scope, receive, send)
+                return
+            except ClientGone:
+                return
             if body is None:
                 await _too_large(limit)(scope, receive, send)
                 return
@@ -133,6 +141,10 @@ class Guard:
         return None
 
 
+class ClientGone(Exception):
+    """The client disconnected before its body arrived."""
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole request body, or None once it passes ``limit`` bytes."""
     parts: list[bytes] = []
@@ -140,7 +152,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(parts)
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -180,6 +192,16 @@ def _sign_in(scope: Scope) -> ASGIApp:
     asked = scope["path"] + (f"?{query}" if query else "")
     root = str(scope.get("root_path", "")).rstrip("/")
     return RedirectResponse(f"{root}/ui/login?{urlencode({'next': asked})}", status_code=303)
+
+
+def _too_slow(seconds: float) -> ASGIApp:
+    return error_response(
+        408,
+        f"the request body did not arrive within {seconds:g} s",
+        kind="request_timeout",
+        hint="send the whole body at once; the server does not wait for a stalled client",
+        headers={"Connection": "close"},
+    )
 
 
 def _too_large(limit: int) -> ASGIApp:

@@ -22,6 +22,8 @@ class ServerSettings:
     #: Origins allowed by CORS; empty means no cross-origin browser access.
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1 << 20
+    #: Seconds a client may take to send its request body (a stalled client gets 408).
+    body_timeout: float = 30.0
     #: A client that goes away mid-run: cancel the run, or let it finish (its trace and result kept).
     on_disconnect: Literal["cancel", "continue"] = "cancel"
     #: Seconds a run may take before the request fails with 504 (the run is cancelled).

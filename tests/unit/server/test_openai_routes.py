@@ -267,3 +267,21 @@ def test_with_on_disconnect_continue_the_run_finishes_after_the_client_left(serv
             pass
     assert watched.finished.wait(10), "the run was cancelled though the server was told to continue"
     assert not watched.cancelled.is_set()
+
+
+def test_a_client_that_stalls_mid_body_gets_408_and_the_server_keeps_serving(serve: ServeFactory) -> None:
+    import socket
+
+    server = serve([agent_entry(helper())], body_timeout=0.3)
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as stalled:
+        stalled.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {server.key}\r\nContent-Length: 100\r\n\r\n".encode()
+            + b'{"model": "hel'
+        )
+        answer = stalled.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 408")
+    assert "did not arrive within 0.3 s" in answer
+    small = {"model": "helper", "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(f"{server.url}/v1/chat/completions", json=small, headers=server.headers).status_code == 200
