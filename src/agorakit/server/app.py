@@ -42,6 +42,8 @@ def create_app(
         runs = state.runs
         if runs is not None and hasattr(runs, "shutdown"):
             await runs.shutdown()
+        if keys is not None:
+            keys.flush()  # the last charges, before the process ends
 
     app = FastAPI(
         title="agorakit",

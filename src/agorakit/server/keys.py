@@ -13,7 +13,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agorakit.core.usage import Usage
@@ -70,8 +70,19 @@ class KeyRecord:
 _COLUMNS = "name, created, revoked, rpm, max_calls, max_tokens, max_cost, calls, tokens, cost"
 
 
+#: How long a looked-up key is trusted before it is read again (a revocation made by another
+#: process takes effect within this); charges are written together at most this often.
+KEY_CACHE_S = 1.0
+FLUSH_S = 0.2
+
+
 class KeyStore:
-    """The keys of one agorakit home (``<home>/server.db``). Thread-safe."""
+    """The keys of one agorakit home (``<home>/server.db``). Thread-safe.
+
+    Looking a key up and charging it are on every request's path, so both stay in memory:
+    a key read from disk is trusted for :data:`KEY_CACHE_S`, and charges are written to disk
+    together within :data:`FLUSH_S` (and by :meth:`flush`, which the server calls when it stops).
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -81,8 +92,12 @@ class KeyStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self._recent: dict[str, tuple[KeyRecord | None, float]] = {}
+        self._pending: dict[str, tuple[int, int, float]] = {}
+        self._timer: threading.Timer | None = None
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._conn.close()
 
@@ -120,36 +135,70 @@ class KeyStore:
 
     def lookup(self, key: str) -> KeyRecord | None:
         """The live (not revoked) key ``key`` names, or None."""
+        hashed = digest(key)
+        now = time.monotonic()
         with self._lock:
+            cached = self._recent.get(hashed)
+            if cached is not None and now - cached[1] < KEY_CACHE_S:
+                return cached[0]
             row = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM api_keys WHERE digest = ? AND revoked IS NULL", (digest(key),)
+                f"SELECT {_COLUMNS} FROM api_keys WHERE digest = ? AND revoked IS NULL", (hashed,)
             ).fetchone()
-        return KeyRecord(*row) if row else None
+            record = self._with_pending(KeyRecord(*row)) if row else None
+            self._recent[hashed] = (record, now)
+        return record
 
     def get(self, name: str) -> KeyRecord | None:
         with self._lock:
             row = self._conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE name = ?", (name,)).fetchone()
-        return KeyRecord(*row) if row else None
+            return self._with_pending(KeyRecord(*row)) if row else None
 
     def list(self) -> list[KeyRecord]:
         with self._lock:
             rows = self._conn.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created").fetchall()
-        return [KeyRecord(*row) for row in rows]
+            return [self._with_pending(KeyRecord(*row)) for row in rows]
 
     def revoke(self, name: str) -> bool:
         with self._lock:
             cursor = self._conn.execute(
                 "UPDATE api_keys SET revoked = ? WHERE name = ? AND revoked IS NULL", (time.time(), name)
             )
+            self._recent = {d: entry for d, entry in self._recent.items() if entry[0] is None or entry[0].name != name}
         return cursor.rowcount > 0
 
     def charge(self, name: str, usage: Usage) -> None:
         """Add one request's usage to what ``name`` has spent (one call per request)."""
+        tokens = usage.input_tokens + usage.output_tokens
         with self._lock:
-            self._conn.execute(
-                "UPDATE api_keys SET calls = calls + 1, tokens = tokens + ?, cost = cost + ? WHERE name = ?",
-                (usage.input_tokens + usage.output_tokens, usage.cost_usd, name),
-            )
+            calls, spent, cost = self._pending.get(name, (0, 0, 0.0))
+            self._pending[name] = (calls + 1, spent + tokens, cost + usage.cost_usd)
+            for hashed, (record, seen) in self._recent.items():
+                if record is not None and record.name == name:
+                    charged = replace(
+                        record, calls=record.calls + 1, tokens=record.tokens + tokens, cost=record.cost + usage.cost_usd
+                    )
+                    self._recent[hashed] = (charged, seen)
+            if self._timer is None:
+                self._timer = threading.Timer(FLUSH_S, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        """Write the charges not yet on disk."""
+        with self._lock:
+            self._timer = None
+            pending, self._pending = self._pending, {}
+            if pending:
+                self._conn.executemany(
+                    "UPDATE api_keys SET calls = calls + ?, tokens = tokens + ?, cost = cost + ? WHERE name = ?",
+                    [(calls, tokens, cost, name) for name, (calls, tokens, cost) in pending.items()],
+                )
+
+    def _with_pending(self, record: KeyRecord) -> KeyRecord:
+        calls, tokens, cost = self._pending.get(record.name, (0, 0, 0.0))
+        if not calls:
+            return record
+        return replace(record, calls=record.calls + calls, tokens=record.tokens + tokens, cost=record.cost + cost)
 
     def count(self) -> int:
         with self._lock:

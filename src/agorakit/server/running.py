@@ -60,8 +60,8 @@ async def run_for_request(
 ) -> T:
     """Await ``work`` within ``timeout``. If ``disconnected`` finishes first (the client left),
     the run is cancelled, or with ``keep_going`` left to finish in the background."""
-    task = asyncio.ensure_future(asyncio.wait_for(work, timeout))
-    watcher = asyncio.ensure_future(disconnected)
+    task = asyncio.create_task(_within(work, timeout))
+    watcher = asyncio.create_task(disconnected)
     try:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
@@ -81,6 +81,11 @@ async def run_for_request(
         return task.result()
     except BaseException as error:
         raise as_api_error(error) from error
+
+
+async def _within(work: Coroutine[Any, Any, T], timeout: float) -> T:
+    async with asyncio.timeout(timeout):
+        return await work
 
 
 def _finished_in_background(task: asyncio.Task[Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -262,14 +263,21 @@ class _Rows:
 
 
 _stores: dict[Path, TraceStore] = {}
+# The path as given, to its store: resolving a path costs a system call per folder, on every run.
+_given: dict[str | Path, TraceStore] = {}
 _stores_lock = threading.Lock()
 
 
 def open_store(path: Path | str) -> TraceStore:
     """The process's one writer for ``path`` (one thread per database file)."""
+    store = _given.get(path)
+    if store is not None and not store._closed:
+        return store
     key = Path(path).expanduser().resolve()
     with _stores_lock:
         store = _stores.get(key)
         if store is None or store._closed:
             store = _stores[key] = TraceStore(key)
+        if os.path.isabs(path):  # a relative path names another file once the working folder changes
+            _given[path] = store
         return store

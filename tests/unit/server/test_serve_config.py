@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,30 @@ def test_the_rate_limiter_refills_at_rpm_per_minute() -> None:
     now[0] += 30.0
     assert limiter.take("k", 2) == 0.0
     assert limiter.take("other", 2) == 0.0
+
+
+def test_charges_reach_the_disk_together_and_another_process_sees_a_revocation_within_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agorakit.core.usage import Usage
+    from agorakit.server import keys as keys_module
+
+    server = KeyStore(tmp_path / "server.db")
+    key = server.create("ci", max_calls=3)
+    cli = KeyStore(tmp_path / "server.db")  # `agora keys` in another process
+    server.charge("ci", Usage(1, 10, 5))
+    server.charge("ci", Usage(1, 1, 1))
+    record = server.lookup(key)
+    assert record is not None and (record.calls, record.tokens) == (2, 17)  # this process sees its charges at once
+    server.flush()
+    on_disk = cli.get("ci")
+    assert on_disk is not None and (on_disk.calls, on_disk.tokens) == (2, 17)
+    assert cli.revoke("ci")
+    assert server.lookup(key) is not None  # trusted for KEY_CACHE_S ...
+    now = time.monotonic()
+    monkeypatch.setattr(keys_module.time, "monotonic", lambda: now + keys_module.KEY_CACHE_S + 0.1)
+    assert server.lookup(key) is None  # ... then read again
+    server.charge("ci", Usage(1, 1, 1))
+    server.close()  # flushes what is pending
+    closed = cli.get("ci")
+    assert closed is not None and closed.calls == 3
