@@ -2,7 +2,7 @@
 trace viewer, behind API keys (``agora serve``; see docs/serve.md)."""
 
 from agorakit.server.app import create_app
-from agorakit.server.entries import Answer, Entry, agent_entry, method_entry
+from agorakit.server.entries import Answer, Entry, agent_entry, method_entry, team_entry
 from agorakit.server.keys import KeyRecord, KeyStore
 from agorakit.server.state import ServerSettings, ServerState
 
@@ -16,4 +16,5 @@ __all__ = [
     "agent_entry",
     "create_app",
     "method_entry",
+    "team_entry",
 ]

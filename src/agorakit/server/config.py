@@ -16,8 +16,8 @@ YAML (every field but ``name`` optional; see docs/serve.md)::
       - name: support                   # any Agent (or a function returning one) in your code
         agent: mypackage.bots:support
 
-A Python config file defines ``entries``: a list of :class:`Entry`, :class:`Agent` or
-:class:`Method` objects.
+A Python config file defines ``entries``: a list of :class:`Entry`, :class:`Agent`,
+:class:`Team` or :class:`Method` objects.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agorakit.core import settings as global_settings
 from agorakit.core.errors import ConfigError
-from agorakit.server.entries import Entry, agent_entry, method_entry
+from agorakit.server.entries import Entry, agent_entry, method_entry, team_entry
 
 
 class BudgetSpec(BaseModel):
@@ -188,11 +188,14 @@ def as_entry(obj: Any) -> Entry:
     """An :class:`Entry` for an Entry, an Agent, a Method, or a function returning one of them."""
     from agorakit.agents import Agent
     from agorakit.methods.base import Method
+    from agorakit.methods.topology.team import Team
 
     if isinstance(obj, Entry):
         return obj
     if isinstance(obj, Agent):
         return agent_entry(obj)
+    if isinstance(obj, Team):
+        return team_entry(obj)
     if isinstance(obj, Method):
         method = obj
         return method_entry(lambda: method, name=method.name)
@@ -201,7 +204,7 @@ def as_entry(obj: Any) -> Entry:
         return method_entry(cls, name=cls.name)
     if callable(obj):
         return as_entry(obj())
-    raise ConfigError(f"cannot serve {obj!r}", hint="serve an Agent, a Method or an Entry")
+    raise ConfigError(f"cannot serve {obj!r}", hint="serve an Agent, a Team, a Method or an Entry")
 
 
 def import_object(target: str) -> Any:

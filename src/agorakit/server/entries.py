@@ -21,8 +21,9 @@ from agorakit.core.usage import Usage
 if TYPE_CHECKING:
     from agorakit.agents import Agent, RunResult
     from agorakit.methods.base import Method
+    from agorakit.methods.topology.team import Team
 
-EntryKind = Literal["agent", "method"]
+EntryKind = Literal["agent", "method", "team"]
 
 
 @dataclass(slots=True)
@@ -129,6 +130,18 @@ def method_entry(make: Callable[[], Method], *, name: str, description: str | No
         )
 
     return Entry(name=name, kind="method", description=description or f"method {name}", runner=run, model=model)
+
+
+def team_entry(team: Team, *, name: str | None = None, description: str | None = None) -> Entry:
+    """Serve a team (a group chat, a handoff team, ...): it reads the client's whole conversation."""
+
+    async def run(messages: list[Message], run_id: str) -> Answer:
+        from agorakit.kernel import RunLedger
+
+        result = await team.run(messages, context=RunLedger.for_run(team.trace, None, run_id=run_id))
+        return _agent_answer(result)
+
+    return Entry(name=name or team.name, kind="team", description=description or f"team {team.name}", runner=run)
 
 
 def task_of(messages: Sequence[Message]) -> str:

@@ -285,3 +285,22 @@ def test_a_client_that_stalls_mid_body_gets_408_and_the_server_keeps_serving(ser
     assert "did not arrive within 0.3 s" in answer
     small = {"model": "helper", "messages": [{"role": "user", "content": "hi"}]}
     assert httpx.post(f"{server.url}/v1/chat/completions", json=small, headers=server.headers).status_code == 200
+
+
+def test_a_team_answers_with_its_last_word_under_the_run_id_it_was_given(serve: ServeFactory) -> None:
+    from agorakit.core import settings
+    from agorakit.methods.topology.group_chat import GroupChat
+    from agorakit.server import team_entry
+    from agorakit.trace.store import open_store
+
+    writer = Agent("writer", ScriptedModel(["a draft"]), instructions="Write.")
+    editor = Agent("editor", ScriptedModel(["the final text"]), instructions="Edit.")
+    server = serve([team_entry(GroupChat([writer, editor], max_turns=2, terminate_on=None, name="desk"))])
+    reply = client(server).chat.completions.with_raw_response.create(
+        model="desk", messages=[{"role": "user", "content": "write it"}]
+    )
+    assert reply.parse().choices[0].message.content == "the final text"
+    run_id = reply.headers["x-agorakit-run-id"]
+    assert open_store(settings.trace_db_path()).flush()
+    names = [span.name for span in load_run(settings.trace_db_path(), run_id).spans]
+    assert names[0] == "invoke_team desk" and "invoke_agent editor" in names
