@@ -15,6 +15,7 @@ from rich.tree import Tree
 
 from agorakit.cli.tables import Column, Grid
 from agorakit.trace import attributes as attr
+from agorakit.trace.reader import format_duration
 from agorakit.trace.records import (
     INPUT,
     MESSAGE,
@@ -36,21 +37,6 @@ _SKIP_EVENT_KEYS = {MESSAGE, "content", "gen_ai.message.content", "gen_ai.event.
 
 
 # -- small formatters ---------------------------------------------------
-
-
-def format_duration(ns: int | None) -> str:
-    """``850µs``, ``12ms``, ``1.25s``, ``2m05s``; ``-`` when unknown."""
-    if ns is None:
-        return "-"
-    if ns < 1_000_000:
-        return f"{ns // 1000}µs"
-    if ns < 1_000_000_000:
-        return f"{ns // 1_000_000}ms"
-    seconds = ns / 1e9
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m{rest:02d}s"
 
 
 def format_cost(usd: float) -> str:

@@ -6,23 +6,13 @@ import json
 from datetime import datetime
 from typing import Any
 
+from agorakit.trace.reader import format_duration
+
 #: The longest text block a page shows in full; the rest is cut with a note of how much.
 MAX_TEXT = 20_000
 
 
-def duration(ns: int | None) -> str:
-    """``850µs``, ``12ms``, ``1.25s``, ``2m05s``; ``-`` when unknown."""
-    if ns is None:
-        return "-"
-    if ns < 1_000_000:
-        return f"{ns // 1000}µs"
-    if ns < 1_000_000_000:
-        return f"{ns // 1_000_000}ms"
-    seconds = ns / 1e9
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m{rest:02d}s"
+duration = format_duration
 
 
 def seconds(value: float | None) -> str:

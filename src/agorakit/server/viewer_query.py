@@ -9,8 +9,7 @@ read-only; WAL mode lets the viewer read while runs are being written.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from agorakit.core.errors import ConfigError
 from agorakit.server.viewer_tree import METHOD
 from agorakit.trace import attributes as attr
+from agorakit.trace.reader import connect_readonly
 from agorakit.trace.records import INPUT, OUTPUT, RunSummary, SpanRecord, UsageTotals, build_summary
 
 STATUSES = ("ok", "error", "open", "cancelled")
@@ -89,25 +88,6 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-@contextmanager
-def connect(path: Path) -> Iterator[sqlite3.Connection]:
-    """The database, read-only."""
-    if not path.is_file():
-        raise ConfigError(f"no trace database at {path}", hint="runs are recorded there once an agent or method runs")
-    try:
-        conn = sqlite3.connect(f"{path.expanduser().resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
-    except sqlite3.Error as error:
-        raise ConfigError(f"cannot open trace database {path}: {error}") from error
-    try:
-        yield conn
-    except sqlite3.DatabaseError as error:
-        raise ConfigError(
-            f"cannot read trace database {path}: {error}", hint="is it an agorakit trace database?"
-        ) from error
-    finally:
-        conn.close()
-
-
 def find_runs(path: Path, where: RunFilter, page_size: int = PAGE_SIZE) -> RunPage:
     """The runs ``where`` selects, newest first: page ``where.page`` of ``page_size``."""
     condition, params = where.where()
@@ -116,7 +96,7 @@ def find_runs(path: Path, where: RunFilter, page_size: int = PAGE_SIZE) -> RunPa
         f"SELECT run_id, MIN(start_ns) AS started FROM spans WHERE {condition}"
         " GROUP BY run_id ORDER BY started DESC, run_id DESC LIMIT ? OFFSET ?"
     )
-    with connect(path) as conn:
+    with connect_readonly(path) as conn:
         run_ids = [str(row[0]) for row in conn.execute(sql, [*params, page_size + 1, (page - 1) * page_size])]
         shown = run_ids[:page_size]
         runs = summaries(conn, shown)
@@ -169,7 +149,7 @@ def facets(path: Path) -> tuple[list[str], list[str]]:
     sql = f"SELECT DISTINCT {_field(attr.AGENT_NAME)}, {_field(METHOD)} FROM spans WHERE parent_id IS NULL LIMIT 10000"
     agents: set[str] = set()
     methods: set[str] = set()
-    with connect(path) as conn:
+    with connect_readonly(path) as conn:
         for agent, method in conn.execute(sql):
             if agent is not None:
                 agents.add(str(agent))
@@ -180,7 +160,7 @@ def facets(path: Path) -> tuple[list[str], list[str]]:
 
 def run_version(path: Path, run_id: str) -> str:
     """Changes whenever the run gains a span, ends one or gains an event: what live updates poll."""
-    with connect(path) as conn:
+    with connect_readonly(path) as conn:
         spans, ended = conn.execute("SELECT COUNT(*), COUNT(end_ns) FROM spans WHERE run_id = ?", (run_id,)).fetchone()
         (events,) = conn.execute("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()
     return f"{spans}.{ended}.{events}"

@@ -54,7 +54,8 @@ LAST = "last"
 
 
 @contextmanager
-def _connect(db_path: Path | str) -> Iterator[sqlite3.Connection]:
+def connect_readonly(db_path: Path | str) -> Iterator[sqlite3.Connection]:
+    """The trace database, read-only; a clear error when it is missing or not one."""
     path = Path(db_path).expanduser()
     if not path.is_file():
         raise ConfigError(f"no trace database at {path}", hint="run `agora run` first, or pass --db PATH")
@@ -159,7 +160,7 @@ def list_runs(db_path: Path | str, limit: int = 20) -> list[RunSummary]:
     """The ``limit`` most recently started runs, newest first."""
     if limit <= 0:
         return []
-    with _connect(db_path) as conn:
+    with connect_readonly(db_path) as conn:
         run_ids = [str(row[0]) for row in conn.execute(_NEWEST_SQL, (limit,))]
         if not run_ids:
             return []
@@ -204,7 +205,7 @@ def resolve_run_id(conn: sqlite3.Connection, ref: str) -> str:
 
 def load_run(db_path: Path | str, run_id: str) -> RunTrace:
     """Every span and event of one run (``run_id`` may be a unique prefix or ``last``)."""
-    with _connect(db_path) as conn:
+    with connect_readonly(db_path) as conn:
         full = resolve_run_id(conn, run_id)
         spans = _spans_of(conn, full)
         events = [
@@ -215,3 +216,18 @@ def load_run(db_path: Path | str, run_id: str) -> RunTrace:
             )
         ]
     return RunTrace(summarize(full, spans), spans, events)
+
+
+def format_duration(ns: int | None) -> str:
+    """``850µs``, ``12ms``, ``1.25s``, ``2m05s``; ``-`` when unknown."""
+    if ns is None:
+        return "-"
+    if ns < 1_000_000:
+        return f"{ns // 1000}µs"
+    if ns < 1_000_000_000:
+        return f"{ns // 1_000_000}ms"
+    seconds = ns / 1e9
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
