@@ -77,12 +77,12 @@ class EngineSpec:
             "--swa-full",
             "--cont-batching",
             "--cache-reuse", "64",
-            # An idle slot keeps its conversation in the KV pool. By default llama-server moves
-            # every idle slot to its RAM cache when a task starts, and a RAM copy keeps only the
-            # sliding window's last 512 positions: a later call that branches off more than 512
-            # tokens before the end (a debate moderator's next round after a retried verdict)
-            # then recomputes its whole prompt. A slot that is overwritten is still saved there.
-            "--no-cache-idle-slots",
+            # Idle slots stay at llama-server's default: moved to its RAM prompt cache when a task
+            # starts. A RAM copy keeps only the sliding window's last 512 positions, so a call that
+            # branches off more than 512 tokens before a saved conversation's end (a debate
+            # moderator's next round after a retried verdict) recomputes its prompt; keeping idle
+            # slots in the KV pool (--no-cache-idle-slots) serves it, but measured 16 agents at
+            # 1.65x one agent's output instead of 1.95x (bench/engine.py, 2026-12-06).
             "--threads", str(threads), "--threads-batch", str(threads),
             "--no-webui", "--no-warmup",
             "--alias", self.model_path.stem,
