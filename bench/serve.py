@@ -24,6 +24,24 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+# The floor: uvicorn (uvloop, httptools) answering every request with a fixed completion of the
+# same size, reading the body first: what HTTP itself costs here, with no agorakit in between.
+BARE = r"""
+import sys, uvicorn
+BODY = (b'{"id":"chatcmpl-x","object":"chat.completion","created":0,"model":"instant","choices":[{"index":0,'
+        b'"message":{"role":"assistant","content":"four words of answer"},"finish_reason":"stop"}],'
+        b'"usage":{"prompt_tokens":6,"completion_tokens":4,"total_tokens":10}}')
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": BODY})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
 SERVER = r"""
 import sys, uvicorn
 from agorakit import Agent, ScriptedModel
@@ -113,23 +131,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def start_server(home: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
-    from agorakit.server.keys import KeyStore
+def free_port() -> int:
+    import socket
 
-    keys_db = home / "server.db"
-    key = KeyStore(keys_db).create("bench")
-    env = {**os.environ, "AGORAKIT_HOME": str(home)}
-    process = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(keys_db)], env=env)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start(code: str, args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     import httpx
 
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", code, str(port), *args], env=env)
     for _ in range(300):
         try:
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-            return process, key
+            return process, port
         except httpx.TransportError:
             time.sleep(0.05)
     process.kill()
-    raise SystemExit("the server did not start")
+    raise SystemExit("a server did not start")
 
 
 def main() -> None:
@@ -137,32 +159,39 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests per cell")
     parser.add_argument("--clients", default="1,10,100", help="concurrent clients per cell")
     args = parser.parse_args()
+    from agorakit.server.keys import KeyStore
+
     home = Path(tempfile.mkdtemp(prefix="agorakit-serve-bench-"))
     os.environ["AGORAKIT_HOME"] = str(home / "direct")
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    process, key = start_server(home / "server", port)
-    table = Table(title=f"/v1/chat/completions, instant scripted agent, tracing on ({os.cpu_count()} cores)")
-    for column in ("clients", "mode", "requests/s", "p50 ms", "p99 ms", "in process p50 ms", "added p50 ms", "failed"):
+    keys_db = home / "server" / "server.db"
+    key = KeyStore(keys_db).create("bench")
+    server, port = start(SERVER, [str(keys_db)], {**os.environ, "AGORAKIT_HOME": str(home / "server")})
+    bare, bare_port = start(BARE, [], dict(os.environ))
+    title = f"/v1/chat/completions, instant scripted agent, keys checked, tracing on ({os.cpu_count()} cores)"
+    table = Table(title=title)
+    columns = ("clients", "mode", "requests/s", "p50 ms", "p99 ms", "bare uvicorn p50 ms", "in process p50 ms",
+               "added to HTTP, p50 ms", "failed")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="right")
     try:
         asyncio.run(over_http(port, key, 10, 200, False))  # warm up both sides
+        asyncio.run(over_http(bare_port, key, 10, 200, False))
         for clients in (int(c) for c in args.clients.split(",")):
-            direct = asyncio.run(in_process(clients, args.requests))
+            direct = percentile(asyncio.run(in_process(clients, args.requests)), 0.5)
+            floor, _, _ = asyncio.run(over_http(bare_port, key, clients, args.requests, False))
+            bare_p50 = percentile(floor, 0.5)
             for stream in (False, True):
                 latencies, seconds, bad = asyncio.run(over_http(port, key, clients, args.requests, stream))
-                p50, direct_p50 = percentile(latencies, 0.5), percentile(direct, 0.5)
+                p50 = percentile(latencies, 0.5)
                 table.add_row(
                     str(clients), "stream" if stream else "json", f"{len(latencies) / seconds:,.0f}",
-                    f"{p50 * 1e3:.2f}", f"{percentile(latencies, 0.99) * 1e3:.2f}", f"{direct_p50 * 1e3:.2f}",
-                    f"{(p50 - direct_p50) * 1e3:.2f}", f"{len(bad)} of {len(latencies)}",
+                    f"{p50 * 1e3:.2f}", f"{percentile(latencies, 0.99) * 1e3:.2f}", f"{bare_p50 * 1e3:.2f}",
+                    f"{direct * 1e3:.2f}", f"{(p50 - bare_p50) * 1e3:.2f}", f"{len(bad)} of {len(latencies)}",
                 )  # fmt: skip
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for process in (server, bare):
+            process.terminate()
+            process.wait(timeout=30)
     Console().print(table)
 
 
