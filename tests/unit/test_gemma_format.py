@@ -94,31 +94,6 @@ def test_response_schema_without_tools() -> None:
     assert json.dumps(schema) in fmt.format_prompt(request)
 
 
-def test_a_structured_call_keeps_the_whole_prompt_of_the_free_text_call_before_it() -> None:
-    # A judge lists candidates (free text), then decides (structured): the second
-    # prompt must begin with the first prompt and reply, byte for byte, for the
-    # engine's prefix cache to serve it.
-    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
-    first = [Message("system", "You judge."), Message("user", "List the candidates.")]
-    free = fmt.format_prompt(ModelRequest(first))
-    second = [*first, Message("assistant", "3 or 4"), Message("user", "Decide.")]
-    structured = fmt.format_prompt(ModelRequest(second, response_schema=schema))
-    assert structured.startswith(free + "3 or 4<end_of_turn>\n")
-    assert structured.endswith(
-        "<start_of_turn>user\nDecide.\n\nReply with one JSON object matching this schema:\n"
-        f"{json.dumps(schema)}<end_of_turn>\n<start_of_turn>model\n"
-    )
-
-
-def test_a_retry_that_states_the_schema_is_not_followed_by_it_again() -> None:
-    schema = {"type": "object", "properties": {"vote": {"type": "integer"}}, "required": ["vote"]}
-    retry = f"That reply was not valid. Reply again with only a JSON object matching this schema: {json.dumps(schema)}"
-    messages = [Message("user", "vote"), Message("assistant", "{}"), Message("user", retry)]
-    prompt = fmt.format_prompt(ModelRequest(messages, response_schema=schema))
-    assert prompt.count(json.dumps(schema)) == 1
-    assert prompt.startswith("<start_of_turn>user\nvote<end_of_turn>\n")
-
-
 def test_parse_output() -> None:
     request = ModelRequest([], tools=[CALC])
     call = fmt.parse_output('{"tool": "calculator", "arguments": {"expression": "2+2"}}', request)
@@ -152,3 +127,18 @@ def test_strings_without_a_bound_get_one_and_raw_newlines_parse() -> None:
     raw_newline = '{"answer": "two\nlines"}'  # a real newline inside the JSON string
     parsed = fmt.parse_output(raw_newline, ModelRequest([], tools=[CALC]))
     assert parsed.content == "two\nlines"
+
+
+def test_a_structured_call_whose_messages_say_what_to_reply_keeps_the_free_text_calls_prefix() -> None:
+    # A judge lists candidates (free text), then decides (structured, its prompt naming the keys):
+    # without the schema spelled out first, the second prompt begins with the first prompt and
+    # reply, byte for byte, which the engine's prefix cache serves.
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    first = [Message("system", "You judge."), Message("user", "List the candidates.")]
+    free = fmt.format_prompt(ModelRequest(first))
+    second = [*first, Message("assistant", "3 or 4"), Message("user", 'Decide: {"answer": ...}')]
+    described = fmt.format_prompt(ModelRequest(second, response_schema=schema))
+    quiet = fmt.format_prompt(ModelRequest(second, response_schema=schema, describe_schema=False))
+    assert not described.startswith(free) and json.dumps(schema) in described
+    assert quiet.startswith(free + "3 or 4<end_of_turn>\n") and json.dumps(schema) not in quiet
+    assert fmt.output_schema(ModelRequest(second, response_schema=schema, describe_schema=False)) is not None

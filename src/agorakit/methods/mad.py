@@ -111,7 +111,8 @@ def candidates_prompt(rounds: list[tuple[str, str]]) -> str:
 def decision_prompt(task: str) -> str:
     return (
         f"So, for the topic: {task}\n"
-        "Summarise your reasons and give the final answer you think is correct. Reply with only a JSON object."
+        "Summarise your reasons and give the final answer you think is correct. Reply with only a JSON object "
+        'of the form {"reason": "<your reasons>", "answer": "<the final answer>"}.'
     )
 
 
@@ -201,7 +202,9 @@ class MultiAgentDebate(Method):
         judge = [Message("system", moderator_instructions(task)), Message("user", candidates_prompt(rounds))]
         candidates = await session.chat("judge", judge, sampling=sampling)
         judge += [Message("assistant", candidates), Message("user", decision_prompt(task))]
-        decision = await session.structured("judge", judge, JudgeDecision, sampling=sampling)
+        # The decision prompt names the keys itself, so the judge's prompt begins exactly as its
+        # candidates call did and the engine's prefix cache serves it (the grammar still holds it).
+        decision = await session.structured("judge", judge, JudgeDecision, sampling=sampling, describe_schema=False)
         return final_text(decision.answer, "decided by the judge", decision.reason)
 
     def extract(self, answer: str) -> str | None:

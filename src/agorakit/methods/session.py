@@ -82,9 +82,15 @@ class Session:
         *,
         sampling: Sampling | None = None,
         response_schema: dict[str, Any] | None = None,
+        describe_schema: bool = True,
     ) -> str:
         """One model call as ``agent``; its reply joins the transcript."""
-        request = ModelRequest(list(messages), response_schema=response_schema, sampling=sampling or self.sampling)
+        request = ModelRequest(
+            list(messages),
+            response_schema=response_schema,
+            sampling=sampling or self.sampling,
+            describe_schema=describe_schema,
+        )
         tracer = self.run.tracer
         attributes = {attr.OPERATION: attr.OP_TURN, attr.AGENT_NAME: agent} if tracer.enabled else None
         with tracer.span(f"agent_turn {agent}", attributes):
@@ -102,10 +108,15 @@ class Session:
         *,
         retries: int = DEFAULT_RETRIES,
         sampling: Sampling | None = None,
+        describe_schema: bool = True,
     ) -> T:
         """A validated ``schema`` instance from ``agent``, asked again (with the
-        problem shown) up to ``retries`` times before :class:`StructuredOutputError`."""
-        value, _ = await self.structured_reply(agent, messages, schema, retries=retries, sampling=sampling)
+        problem shown) up to ``retries`` times before :class:`StructuredOutputError`.
+        ``describe_schema=False`` when ``messages`` already say what to reply (see
+        :class:`~agorakit.models.base.ModelRequest`)."""
+        value, _ = await self.structured_reply(
+            agent, messages, schema, retries=retries, sampling=sampling, describe_schema=describe_schema
+        )
         return value
 
     async def structured_reply(
@@ -116,6 +127,7 @@ class Session:
         *,
         retries: int = DEFAULT_RETRIES,
         sampling: Sampling | None = None,
+        describe_schema: bool = True,
     ) -> tuple[T, str]:
         """As :meth:`structured`, with the reply as the model wrote it: what an agent's own
         history should hold, so its next prompt begins with exactly what the model's
@@ -124,7 +136,9 @@ class Session:
         json_schema = schema.model_json_schema()
         problem = ""
         for _ in range(retries + 1):
-            text = await self.chat(agent, conversation, sampling=sampling, response_schema=json_schema)
+            text = await self.chat(
+                agent, conversation, sampling=sampling, response_schema=json_schema, describe_schema=describe_schema
+            )
             try:
                 return parse_structured(text, schema), text
             except ValueError as error:  # pydantic's ValidationError is a ValueError

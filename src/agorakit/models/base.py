@@ -46,6 +46,9 @@ class ModelRequest:
 
     ``tool_choice`` may also be the name of one tool, which the model must call.
     ``response_schema`` asks for a JSON object matching that schema as content.
+    ``describe_schema`` false says the messages already tell the model what to reply:
+    a backend that spells the schema out in the prompt (the embedded Gemma format) then
+    does not, and the prompt begins as the conversation's earlier free-text calls did.
     """
 
     messages: list[Message]
@@ -53,6 +56,7 @@ class ModelRequest:
     tool_choice: ToolChoice | str = "auto"
     response_schema: dict[str, Any] | None = None
     sampling: Sampling = field(default_factory=Sampling)
+    describe_schema: bool = True
 
 
 @dataclass(slots=True)

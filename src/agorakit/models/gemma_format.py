@@ -100,6 +100,8 @@ def format_prompt(request: ModelRequest) -> str:
         preamble.append(ANSWER_INSTRUCTIONS)
     elif calls:
         preamble.append(tool_instructions(request.tools, str(request.tool_choice)))
+    if request.response_schema is not None and request.describe_schema:
+        preamble.append("Reply with one JSON object matching this schema:\n" + json.dumps(request.response_schema))
     turns: list[tuple[str, str]] = []
     for message in request.messages:
         if message.role == "system":
@@ -116,23 +118,9 @@ def format_prompt(request: ModelRequest) -> str:
             turns[0] = ("user", intro + "\n\n" + turns[0][1])
         else:
             turns.insert(0, ("user", intro))
-    if request.response_schema is not None:
-        _ask_for_schema(turns, json.dumps(request.response_schema))
     parts = [f"{START}{role}\n{text}{END}\n" for role, text in turns]
     parts.append(f"{START}model\n")
     return "".join(parts)
-
-
-def _ask_for_schema(turns: list[tuple[str, str]], schema: str) -> None:
-    """The schema goes with the last user turn, not at the top: a conversation whose
-    earlier calls were free text then shares its whole prefix with them (and the
-    engine's cache serves it), and the instruction sits next to the reply it shapes."""
-    if turns and turns[-1][0] == "user":
-        if schema in turns[-1][1]:  # a retry message that already states it
-            return
-        turns[-1] = ("user", turns[-1][1] + "\n\nReply with one JSON object matching this schema:\n" + schema)
-    else:
-        turns.append(("user", "Reply with one JSON object matching this schema:\n" + schema))
 
 
 def _render(message: Message, *, asks: bool = False) -> tuple[str, str]:
