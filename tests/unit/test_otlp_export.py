@@ -95,9 +95,13 @@ def collector() -> Iterator[Collector]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield Collector(f"http://127.0.0.1:{server.server_address[1]}", received)
+        yield Collector(url, received)
     finally:
+        # What the test's runs left in the exporter goes now, while someone listens: not at
+        # exit, to a closed port, retried for seconds at the end of the test session.
+        otlp_sink(url).flush(10)
         server.shutdown()
         server.server_close()
         thread.join()
