@@ -61,25 +61,25 @@ class Entry:
         answer: Answer = await self.runner(list(messages), run_id)
         return answer
 
-    async def stream(self, messages: Sequence[Message], run_id: str) -> AsyncGenerator[StreamEvent | Answer, None]:
+    def stream(self, messages: Sequence[Message], run_id: str) -> AsyncGenerator[StreamEvent | Answer, None]:
         """The run's events as they happen, then its :class:`Answer`. A caller that stops
         iterating (a client that went away) cancels the run."""
-        async for event in stream_events(lambda: self.run(messages, run_id)):
-            if isinstance(event, RunFinished):
-                yield event.result
-            else:
-                yield event
+        return _events(lambda: self.run(messages, run_id))
 
     async def resume_stream(self, run_id: str) -> AsyncGenerator[StreamEvent | Answer, None]:
         """:meth:`stream` for a paused durable run going on (once its approvals are decided)."""
         resumer = self.resumer
         if resumer is None:
             raise ConfigError(f"entry {self.name!r} cannot resume a run", hint="only agents resume paused runs")
-        async for event in stream_events(lambda: resumer(run_id)):
-            if isinstance(event, RunFinished):
-                yield event.result
-            else:
-                yield event
+        async for event in _events(lambda: resumer(run_id)):
+            yield event
+
+
+async def _events(
+    run: Callable[[], Coroutine[Any, Any, Answer]],
+) -> AsyncGenerator[StreamEvent | Answer, None]:
+    async for event in stream_events(run):
+        yield event.result if isinstance(event, RunFinished) else event
 
 
 def agent_entry(agent: Agent[Any, Any], *, name: str | None = None, description: str | None = None) -> Entry:
