@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from agorakit.server.entries import Entry
-from agorakit.server.errors import APIError, error_response
+from agorakit.server.errors import APIError, describe_problems, error_response
 from agorakit.server.guard import Guard
 from agorakit.server.keys import KeyStore
 from agorakit.server.state import ServerSettings, ServerState
@@ -39,9 +39,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        runs = state.runs
-        if runs is not None and hasattr(runs, "shutdown"):
-            await runs.shutdown()
+        if state.runs is not None:
+            await state.runs.shutdown()
         if keys is not None:
             keys.flush()  # the last charges, before the process ends
 
@@ -99,12 +98,9 @@ def _install_error_handlers(app: FastAPI) -> None:
                 kind="invalid_request_error",
                 hint="send a JSON object with Content-Type: application/json",
             )
-        where = "; ".join(
-            f"{'.'.join(str(part) for part in p.get('loc', ())[1:]) or 'body'}: {p.get('msg')}" for p in problems[:5]
-        )
         return error_response(
             400,
-            f"the request is not valid: {where}",
+            f"the request is not valid: {describe_problems(problems, skip=1)}",
             kind="invalid_request_error",
             hint="see docs/serve.md for the request shapes",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -53,3 +54,12 @@ class APIError(Exception):
 
     def response(self) -> Response:
         return error_response(self.status, self.message, kind=self.kind, hint=self.hint, headers=self.headers)
+
+
+def describe_problems(problems: Sequence[Mapping[str, Any]], *, skip: int = 0) -> str:
+    """Pydantic's validation errors as one line: ``messages.0.role: Input should be ...; ...``
+    (the first five; ``skip`` leading parts of each location, e.g. FastAPI's ``body``)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem.get('loc', ())[skip:]) or 'body'}: {problem.get('msg')}"
+        for problem in problems[:5]
+    )

@@ -42,7 +42,7 @@ from agorakit.core.stream import HandoffEvent, PolicyDecision, ToolCallFinished,
 from agorakit.server.entries import Answer, Entry
 from agorakit.server.errors import APIError, error_response
 from agorakit.server.guard import request_key
-from agorakit.server.running import as_api_error
+from agorakit.server.running import as_api_error, keep_running
 from agorakit.server.state import ServerState
 
 MCP_PATH: Final = "/mcp"
@@ -188,14 +188,7 @@ async def _run(state: ServerState, entry: Entry, messages: list[Message], ctx: S
     work = _answer(entry, messages, ctx, timeout=state.settings.run_timeout)
     if state.settings.on_disconnect != "continue":
         return await work
-    task = asyncio.ensure_future(work)
-    _left_running.add(task)
-    task.add_done_callback(_left_running.discard)
-    return await asyncio.shield(task)
-
-
-#: Runs whose caller may have left, kept referenced until they finish.
-_left_running: set[asyncio.Future[Answer]] = set()
+    return await asyncio.shield(keep_running(asyncio.ensure_future(work)))
 
 
 async def _answer(entry: Entry, messages: list[Message], ctx: ServerRequestContext[Any], *, timeout: float) -> Answer:

@@ -24,9 +24,9 @@ from agorakit.core.messages import Message
 from agorakit.core.stream import TextDelta
 from agorakit.core.usage import Usage
 from agorakit.server.entries import Answer, Entry
-from agorakit.server.errors import APIError, error_body
+from agorakit.server.errors import APIError, describe_problems, error_body
 from agorakit.server.guard import request_key
-from agorakit.server.running import as_api_error, run_for_request
+from agorakit.server.running import as_api_error, keep_running, run_for_request
 from agorakit.server.state import ServerState
 
 router = APIRouter()
@@ -97,17 +97,10 @@ def parse_body(raw: bytes, model: type[ModelT]) -> ModelT:
     except ValidationError as error:
         raise APIError(
             400,
-            f"the request is not valid: {describe(error)}",
+            f"the request is not valid: {describe_problems(error.errors(include_url=False))}",
             kind="invalid_request_error",
             hint="see docs/serve.md for the request shapes",
         ) from None
-
-
-def describe(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}"
-        for problem in error.errors(include_url=False)[:5]
-    )
 
 
 def state_of(request: Request) -> ServerState:
@@ -231,9 +224,7 @@ def detached(events: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
         else:
             queue.put_nowait(("end", None))
 
-    task = asyncio.ensure_future(pump())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    keep_running(asyncio.ensure_future(pump()))
 
     async def read() -> AsyncGenerator[Any, None]:
         while True:
@@ -245,9 +236,6 @@ def detached(events: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
             yield value
 
     return read()
-
-
-_background: set[asyncio.Future[Any]] = set()
 
 
 def _sse(data: dict[str, Any]) -> bytes:

@@ -21,8 +21,16 @@ from agorakit.server.errors import APIError
 log = logging.getLogger("agorakit.server")
 T = TypeVar("T")
 
-#: Runs whose client went away but which were left to finish (``on_disconnect="continue"``).
-_finishing: set[asyncio.Task[Any]] = set()
+#: Runs whose client went away but which were left to finish (``on_disconnect="continue"``):
+#: referenced here, since the event loop keeps only weak references to tasks.
+_finishing: set[asyncio.Future[Any]] = set()
+
+
+def keep_running(task: asyncio.Future[T]) -> asyncio.Future[T]:
+    """Keep ``task`` alive until it finishes, whoever still waits for it."""
+    _finishing.add(task)
+    task.add_done_callback(_finishing.discard)
+    return task
 
 
 def as_api_error(error: BaseException) -> APIError:
@@ -99,8 +107,7 @@ async def _in_background(work: Coroutine[Any, Any, T], timeout: float, disconnec
         watcher.cancel()
         raise
     if not task.done():
-        _finishing.add(task)
-        task.add_done_callback(_finished_in_background)
+        keep_running(task).add_done_callback(_failed_unseen)
         raise asyncio.CancelledError("the client disconnected")
     watcher.cancel()
     try:
@@ -114,7 +121,6 @@ async def _within(work: Coroutine[Any, Any, T], timeout: float) -> T:
         return await work
 
 
-def _finished_in_background(task: asyncio.Task[Any]) -> None:
-    _finishing.discard(task)
+def _failed_unseen(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("a run whose client left failed: %s", task.exception())

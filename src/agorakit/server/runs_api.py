@@ -72,8 +72,8 @@ class ApprovalDecision(BaseModel):
 
 def registry_of(request: Request) -> RunRegistry:
     state: ServerState = request.app.state.agora
-    registry: RunRegistry = state.runs
-    return registry
+    assert state.runs is not None, "install() sets the registry"
+    return state.runs
 
 
 def caller(request: Request) -> str | None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from agorakit.server.entries import Entry
 from agorakit.server.errors import APIError
 from agorakit.server.keys import KeyStore, RateLimiter
+
+if TYPE_CHECKING:
+    from agorakit.server.runs import RunRegistry
 
 ON_DISCONNECT = ("cancel", "continue")
 
@@ -43,7 +46,7 @@ class ServerState:
     keys: KeyStore | None
     limiter: RateLimiter = field(default_factory=RateLimiter)
     #: Set by the runs API (``agorakit.server.runs``): the runs this server started.
-    runs: Any = None
+    runs: RunRegistry | None = None
 
     def entry(self, name: str) -> Entry:
         entry = self.entries.get(name)
