@@ -1,10 +1,16 @@
 """What the server adds to a request: ``/v1/chat/completions`` on an instant scripted agent.
 
-The server runs in its own process (``uvicorn``, as ``agora serve`` runs it: keys
+The server runs in its own process (as ``agora serve`` runs it: uvicorn, keys
 checked, tracing on), and the clients in this one, on keep-alive connections
 written with plain asyncio streams so that the client costs little. Beside each
-HTTP cell, the same agent is run in process at the same concurrency, with no
-HTTP: the difference of the two p50s is what the server adds.
+HTTP cell, the same agent runs in process at the same concurrency (on uvloop, as
+the server's do), with no HTTP: the difference of the two p50s is what the server
+adds. The model is instant but yields to the event loop once per call, as any
+model does, so that concurrent runs interleave in process as they do in the
+server. Bare uvicorn answering a fixed completion is the HTTP floor.
+
+Cells take turns in rounds, so that a slow moment on a shared machine falls on
+every cell alike.
 
     PYTHONPATH=src .venv/bin/python bench/serve.py [--requests 2000]
 """
@@ -19,7 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -43,13 +52,16 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", a
 """
 
 SERVER = r"""
-import sys, uvicorn
+import sys
 from agorakit import Agent, ScriptedModel
+from agorakit.models import Delay
 from agorakit.server import KeyStore, ServerSettings, agent_entry, create_app
+from agorakit.server.host import run_app
+ANSWER = "four words of answer"
 keys = KeyStore(sys.argv[2])
-agent = Agent("instant", ScriptedModel(lambda request: "four words of answer"), instructions="Answer.")
+agent = Agent("instant", ScriptedModel(lambda request: Delay(0, ANSWER), record=False), instructions="Answer.")
 app = create_app([agent_entry(agent)], ServerSettings(), keys=keys)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+run_app(app, host="127.0.0.1", port=int(sys.argv[1]))
 """
 
 
@@ -109,21 +121,48 @@ async def over_http(
     return latencies, time.perf_counter() - started, bad
 
 
-async def in_process(clients: int, total: int) -> list[float]:
+async def in_process(clients: int, total: int, stream: bool) -> list[float]:
+    """Latencies of the served agent run here, ``clients`` at a time: the server's own work, without HTTP."""
     from agorakit import Agent, ScriptedModel
     from agorakit.core.messages import Message
+    from agorakit.models import Delay
 
-    agent = Agent("instant", ScriptedModel(lambda request: "four words of answer"), instructions="Answer.")
+    model = ScriptedModel(lambda request: Delay(0, "four words of answer"), record=False)
+    agent = Agent("instant", model, instructions="Answer.")
     latencies: list[float] = []
 
     async def one_client(count: int) -> None:
         for _ in range(count):
             started = time.perf_counter()
-            await agent.run([Message("user", "What is 2 + 2?")])
+            if stream:
+                async for _event in agent.run_stream([Message("user", "What is 2 + 2?")]):
+                    pass
+            else:
+                await agent.run([Message("user", "What is 2 + 2?")])
             latencies.append(time.perf_counter() - started)
 
     await asyncio.gather(*(one_client(max(1, total // clients)) for _ in range(clients)))
     return latencies
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Cell:
+    http: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    failed: list[str] = field(default_factory=list)
+    local: list[float] = field(default_factory=list)
+
+
+def run_loop(work: Coroutine[Any, Any, T]) -> T:
+    """``work`` on uvloop, the server's loop, when it is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(work)
+    return uvloop.run(work)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -158,6 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per cell")
     parser.add_argument("--clients", default="1,10,100", help="concurrent clients per cell")
+    parser.add_argument("--rounds", type=int, default=5, help="turns each cell takes, its requests split between them")
     args = parser.parse_args()
     from agorakit.server.keys import KeyStore
 
@@ -169,30 +209,38 @@ def main() -> None:
     bare, bare_port = start(BARE, [], dict(os.environ))
     title = f"/v1/chat/completions, instant scripted agent, keys checked, tracing on ({os.cpu_count()} cores)"
     table = Table(title=title)
-    columns = ("clients", "mode", "requests/s", "p50 ms", "p99 ms", "bare uvicorn p50 ms", "in process p50 ms",
-               "added to HTTP, p50 ms", "failed")  # fmt: skip
+    columns = ("clients", "mode", "requests/s", "p50 ms", "p99 ms", "in process p50 ms", "added by the server, p50 ms",
+               "bare uvicorn p50 ms", "failed")  # fmt: skip
     for column in columns:
         table.add_column(column, justify="right")
     try:
         asyncio.run(over_http(port, key, 10, 200, False))  # warm up both sides
         asyncio.run(over_http(bare_port, key, 10, 200, False))
         for clients in (int(c) for c in args.clients.split(",")):
-            direct = percentile(asyncio.run(in_process(clients, args.requests)), 0.5)
-            floor, _, _ = asyncio.run(over_http(bare_port, key, clients, args.requests, False))
-            bare_p50 = percentile(floor, 0.5)
-            for stream in (False, True):
-                latencies, seconds, bad = asyncio.run(over_http(port, key, clients, args.requests, stream))
-                p50 = percentile(latencies, 0.5)
+            share = max(clients, args.requests // args.rounds)
+            floor: list[float] = []
+            cells = {stream: Cell() for stream in (False, True)}
+            for _ in range(args.rounds):
+                floor += asyncio.run(over_http(bare_port, key, clients, share, False))[0]
+                for stream, cell in cells.items():
+                    got, took, failed = asyncio.run(over_http(port, key, clients, share, stream))
+                    cell.http += got
+                    cell.seconds += took
+                    cell.failed += failed
+                    cell.local += run_loop(in_process(clients, share, stream))
+            for stream, cell in cells.items():
+                p50, local = percentile(cell.http, 0.5), percentile(cell.local, 0.5)
                 table.add_row(
-                    str(clients), "stream" if stream else "json", f"{len(latencies) / seconds:,.0f}",
-                    f"{p50 * 1e3:.2f}", f"{percentile(latencies, 0.99) * 1e3:.2f}", f"{bare_p50 * 1e3:.2f}",
-                    f"{direct * 1e3:.2f}", f"{(p50 - bare_p50) * 1e3:.2f}", f"{len(bad)} of {len(latencies)}",
+                    str(clients), "stream" if stream else "json", f"{len(cell.http) / cell.seconds:,.0f}",
+                    f"{p50 * 1e3:.2f}", f"{percentile(cell.http, 0.99) * 1e3:.2f}", f"{local * 1e3:.2f}",
+                    f"{(p50 - local) * 1e3:.2f}", f"{percentile(floor, 0.5) * 1e3:.2f}",
+                    f"{len(cell.failed)} of {len(cell.http)}",
                 )  # fmt: skip
     finally:
         for process in (server, bare):
             process.terminate()
             process.wait(timeout=30)
-    Console().print(table)
+    Console(width=200).print(table)
 
 
 if __name__ == "__main__":

@@ -94,3 +94,11 @@ async def test_stream_yields_words_then_completion() -> None:
     chunks = [c async for c in model.stream(req("x"))]
     assert "".join(c.delta for c in chunks) == "a b c"  # the deltas add up to the content exactly
     assert chunks[-1].completion is not None
+
+
+async def test_a_model_told_not_to_record_keeps_no_requests() -> None:
+    model = ScriptedModel(lambda request: "ok", record=False)
+    for _ in range(3):
+        completion = await model.complete(ModelRequest([Message("user", "hi")]))
+        assert completion.message.content == "ok"
+    assert model.requests == []

@@ -274,3 +274,30 @@ def test_attribute_values_are_stored_in_the_shapes_readers_expect(store: TraceSt
         "big": 2**70,
     }
     assert Message.from_dict(json.loads(raw)["message"]) == reply
+
+
+def test_the_default_store_follows_the_settings_from_one_run_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agorakit.trace.setup import tracer_for
+
+    for name in ("AGORAKIT_TRACE_DB", "AGORAKIT_TRACE", "AGORAKIT_OTLP_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    tmp_path = tmp_path.resolve()
+    monkeypatch.setenv("AGORAKIT_HOME", str(tmp_path / "one"))
+    first = tracer_for(None).sink
+    assert isinstance(first, TraceStore) and first.path == tmp_path / "one" / "traces.db"
+    assert tracer_for(None).sink is first
+    monkeypatch.setenv("AGORAKIT_HOME", str(tmp_path / "two"))
+    second = tracer_for(None).sink
+    assert isinstance(second, TraceStore) and second.path == tmp_path / "two" / "traces.db"
+    monkeypatch.setenv("AGORAKIT_TRACE_DB", str(tmp_path / "named.db"))
+    named = tracer_for(None).sink
+    assert isinstance(named, TraceStore) and named.path == tmp_path / "named.db"
+    first.close()
+    monkeypatch.delenv("AGORAKIT_TRACE_DB")
+    monkeypatch.setenv("AGORAKIT_HOME", str(tmp_path / "one"))
+    reopened = tracer_for(None).sink  # a closed store is not handed out again
+    assert isinstance(reopened, TraceStore) and reopened is not first and not reopened._closed
+    for store in (second, named, reopened):
+        store.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -116,9 +115,8 @@ def _serve(
     grace: float,
     console: Console,
 ) -> None:
-    import uvicorn
-
     from agorakit.server import KeyStore, ServerSettings, create_app
+    from agorakit.server.host import run_app
 
     keys = KeyStore(settings.server_db_path()) if auth else None
     if keys is not None and keys.count() == 0:
@@ -141,7 +139,7 @@ def _serve(
     shown = f"[{host}]" if ":" in host else host
     console.print(f"Serving {', '.join(e.name for e in entries)} at http://{shown}:{port}")
     console.print(f"[dim]OpenAI base URL: http://{shown}:{port}/v1 · viewer: http://{shown}:{port}/ui[/dim]")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=math.ceil(grace))
+    run_app(app, host=host, port=port, grace_seconds=grace)
 
 
 def _is_loopback(host: str) -> bool:

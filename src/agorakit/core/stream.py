@@ -93,16 +93,55 @@ async def stream_events(run: Callable[[], Coroutine[Any, Any, R]]) -> AsyncItera
     The run's exception, if any, is raised here after the events before it. A
     caller that stops iterating early cancels the run.
     """
-    queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
-    context = contextvars.copy_context()
-    context.run(_listener.set, queue.put_nowait)
-    task = asyncio.create_task(run(), context=context)
-    task.add_done_callback(lambda _: queue.put_nowait(None))
+    queue, task = _listened(run)
     try:
         while (event := await queue.get()) is not None:
             yield event
         yield RunFinished(task.result())
     finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await _stopped(task)
+
+
+async def stream_event_batches(
+    run: Callable[[], Coroutine[Any, Any, R]],
+) -> AsyncIterator[list[StreamEvent | RunFinished[R]]]:
+    """:func:`stream_events`, with the events that are ready together in one list: a reader that
+    writes events out (a server) makes one write for them rather than one each."""
+    queue, task = _listened(run)
+    try:
+        while True:
+            batch: list[Any] = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            if batch[-1] is not None:  # the end marker comes last, once the run is done
+                yield batch
+                continue
+            batch.pop()
+            try:
+                result = task.result()
+            except BaseException:
+                if batch:
+                    yield batch
+                raise
+            batch.append(RunFinished(result))
+            yield batch
+            return
+    finally:
+        await _stopped(task)
+
+
+def _listened(run: Callable[[], Coroutine[Any, Any, R]]) -> tuple[asyncio.Queue[Any], asyncio.Task[R]]:
+    """``run()`` started in a task whose events go to the returned queue, ending with None."""
+    queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+    context = contextvars.copy_context()
+    context.run(_listener.set, queue.put_nowait)
+    task = asyncio.create_task(run(), context=context)
+    task.add_done_callback(lambda _: queue.put_nowait(None))
+    return queue, task
+
+
+async def _stopped(task: asyncio.Task[Any]) -> None:
+    # A reader that stopped early cancels the run, and waits for it to unwind.
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

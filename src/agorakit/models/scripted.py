@@ -52,7 +52,9 @@ class ScriptedModel:
 
     ``sleep`` is how a :class:`Delay` waits (default ``asyncio.sleep``); pass a
     test clock's, such as ``ManualClock().sleep``, to make a slow model take
-    virtual time instead of real time.
+    virtual time instead of real time. Every request is kept in ``requests``
+    for a test to inspect; ``record=False`` keeps none, for a responder that
+    answers without end (a server, a benchmark).
     """
 
     provider = "scripted"
@@ -64,8 +66,10 @@ class ScriptedModel:
         *,
         name: str = "scripted",
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        record: bool = True,
     ) -> None:
         self.model_name = name
+        self._record = record
         self._sleep = sleep
         self.uri = f"scripted:{name}"
         self.queue_key = self.uri
@@ -91,8 +95,8 @@ class ScriptedModel:
         return item
 
     async def complete(self, request: ModelRequest) -> Completion:
-        # A snapshot: the caller goes on appending to its conversation list.
-        self.requests.append(replace(request, messages=list(request.messages)))
+        if self._record:  # a snapshot: the caller goes on appending to its conversation list
+            self.requests.append(replace(request, messages=list(request.messages)))
         item = self._next_item(request)
         while isinstance(item, Delay):
             await self._sleep(item.seconds)

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from agorakit.server.direct import DirectRoutes
 from agorakit.server.entries import Entry
 from agorakit.server.errors import APIError, describe_problems, error_response
 from agorakit.server.guard import Guard
@@ -72,6 +73,7 @@ def create_app(
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
         )
+    app.add_middleware(DirectRoutes, routes=openai_api.DIRECT_ROUTES)  # inside the guard
     app.add_middleware(Guard, state=state)
     return app
 

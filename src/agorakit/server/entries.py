@@ -9,13 +9,14 @@ so every route (OpenAI, runs API, A2A, MCP) streams the same way.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
-from agorakit.core.stream import RunFinished, StreamEvent, stream_events
+from agorakit.core.stream import RunFinished, StreamEvent, stream_event_batches, stream_events
 from agorakit.core.usage import Usage
 
 if TYPE_CHECKING:
@@ -61,10 +62,20 @@ class Entry:
         answer: Answer = await self.runner(list(messages), run_id)
         return answer
 
-    def stream(self, messages: Sequence[Message], run_id: str) -> AsyncGenerator[StreamEvent | Answer, None]:
+    def stream(
+        self, messages: Sequence[Message], run_id: str, *, timeout: float | None = None
+    ) -> AsyncGenerator[StreamEvent | Answer, None]:
         """The run's events as they happen, then its :class:`Answer`. A caller that stops
-        iterating (a client that went away) cancels the run."""
-        return _events(lambda: self.run(messages, run_id))
+        iterating (a client that went away) cancels the run; one that runs longer than
+        ``timeout`` seconds is cancelled, and iterating then raises ``TimeoutError``."""
+        return _events(lambda: _within(self.run(messages, run_id), timeout))
+
+    def stream_batches(
+        self, messages: Sequence[Message], run_id: str, *, timeout: float | None = None
+    ) -> AsyncGenerator[list[StreamEvent | Answer], None]:
+        """:meth:`stream`, with the events that are ready together in one list (see
+        :func:`~agorakit.core.stream.stream_event_batches`)."""
+        return _batches(lambda: _within(self.run(messages, run_id), timeout))
 
     async def resume_stream(self, run_id: str) -> AsyncGenerator[StreamEvent | Answer, None]:
         """:meth:`stream` for a paused durable run going on (once its approvals are decided)."""
@@ -75,11 +86,24 @@ class Entry:
             yield event
 
 
+async def _within(run: Coroutine[Any, Any, Answer], timeout: float | None) -> Answer:
+    # One timer for the run, in the run's own task, rather than one per event its reader awaits.
+    async with asyncio.timeout(timeout):
+        return await run
+
+
 async def _events(
     run: Callable[[], Coroutine[Any, Any, Answer]],
 ) -> AsyncGenerator[StreamEvent | Answer, None]:
     async for event in stream_events(run):
         yield event.result if isinstance(event, RunFinished) else event
+
+
+async def _batches(
+    run: Callable[[], Coroutine[Any, Any, Answer]],
+) -> AsyncGenerator[list[StreamEvent | Answer], None]:
+    async for batch in stream_event_batches(run):
+        yield [event.result if isinstance(event, RunFinished) else event for event in batch]
 
 
 def agent_entry(agent: Agent[Any, Any], *, name: str | None = None, description: str | None = None) -> Entry:

@@ -83,7 +83,8 @@ class Guard:
             # sees it: a route's own body reader would turn a refusal into a 400, and would wait
             # for a client that stalls mid-body as long as the connection lasts.
             try:
-                body = await asyncio.wait_for(_read_body(receive, limit), settings.body_timeout)
+                async with asyncio.timeout(settings.body_timeout):  # no task of its own, unlike wait_for
+                    body = await _read_body(receive, limit)
             except TimeoutError:
                 await _too_slow(settings.body_timeout)(scope, receive, send)
                 return

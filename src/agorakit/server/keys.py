@@ -56,6 +56,10 @@ class KeyRecord:
     tokens: int = 0
     cost: float = 0.0
 
+    @property
+    def has_budget(self) -> bool:
+        return self.max_calls is not None or self.max_tokens is not None or self.max_cost is not None
+
     def over_budget(self) -> str | None:
         """Which budget is spent, or None."""
         if self.max_calls is not None and self.calls >= self.max_calls:
@@ -173,7 +177,8 @@ class KeyStore:
             calls, spent, cost = self._pending.get(name, (0, 0, 0.0))
             self._pending[name] = (calls + 1, spent + tokens, cost + usage.cost_usd)
             for hashed, (record, seen) in self._recent.items():
-                if record is not None and record.name == name:
+                # Only a key with a budget needs its spending in the cache, for the guard to check it.
+                if record is not None and record.name == name and record.has_budget:
                     charged = replace(
                         record, calls=record.calls + 1, tokens=record.tokens + tokens, cost=record.cost + usage.cost_usd
                     )

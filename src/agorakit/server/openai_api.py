@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message
@@ -27,6 +27,7 @@ from agorakit.server.entries import Answer, Entry
 from agorakit.server.errors import APIError, describe_problems, error_body
 from agorakit.server.guard import request_key
 from agorakit.server.running import as_api_error, keep_running, run_for_request
+from agorakit.server.sse import EventStream
 from agorakit.server.state import ServerState
 
 router = APIRouter()
@@ -84,20 +85,19 @@ def parse_body(raw: bytes, model: type[ModelT]) -> ModelT:
     """The request body as ``model``: JSON whatever the Content-Type says (``curl -d`` sends a
     form type), validated, or a 400 that says what is wrong."""
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise APIError(
-            400,
-            "the request body is not valid JSON",
-            kind="invalid_request_error",
-            hint='send a JSON object, e.g. {"model": ..., "messages": [...]}',
-        ) from None
-    try:
-        return model.model_validate(data)
+        return model.model_validate_json(raw)  # parsed and validated in one pass
     except ValidationError as error:
+        problems = error.errors(include_url=False)
+        if any(problem["type"] == "json_invalid" for problem in problems):
+            raise APIError(
+                400,
+                "the request body is not valid JSON",
+                kind="invalid_request_error",
+                hint='send a JSON object, e.g. {"model": ..., "messages": [...]}',
+            ) from None
         raise APIError(
             400,
-            f"the request is not valid: {describe_problems(error.errors(include_url=False))}",
+            f"the request is not valid: {describe_problems(problems)}",
             kind="invalid_request_error",
             hint="see docs/serve.md for the request shapes",
         ) from None
@@ -134,15 +134,15 @@ async def chat_completions(request: Request) -> Response:
     messages = body.conversation()
     if body.stream:
         include_usage = body.stream_options is not None and body.stream_options.include_usage
-        return StreamingResponse(
+        return EventStream(
             _chunks(state, entry, messages, run_id, request, include_usage=include_usage),
-            media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Agorakit-Run-Id": run_id},
+            last=DONE,
         )
     answer = await run_for_request(
         entry.run(messages, run_id),
         timeout=state.settings.run_timeout,
-        disconnected=_disconnected(request),
+        receive=request.receive,
         keep_going=state.settings.on_disconnect == "continue",
     )
     _charge(state, request, answer.usage)
@@ -154,8 +154,10 @@ async def chat_completions(request: Request) -> Response:
 
 
 # A plain route: the body is parsed and validated above, so FastAPI's per-request
-# dependency machinery would only add time to the server's hottest path.
+# dependency machinery would only add time to the server's hottest path. The router answers
+# other methods (405); a POST is answered before the router (see agorakit.server.direct).
 router.add_route("/v1/chat/completions", chat_completions, methods=["POST"], include_in_schema=False)
+DIRECT_ROUTES = {("POST", "/v1/chat/completions"): chat_completions}
 
 
 def completion(entry: Entry, answer: Answer) -> dict[str, Any]:
@@ -202,14 +204,6 @@ def _charge(state: ServerState, request: Request, usage: Usage) -> None:
         state.keys.charge(record.name, usage)
 
 
-async def _disconnected(request: Request) -> None:
-    # The body has been read: the next message the server gets is the disconnect.
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
 def detached(events: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
     """``events`` consumed by a task of their own: closing the returned iterator (a client
     that left) lets the run finish instead of cancelling it."""
@@ -238,6 +232,9 @@ def detached(events: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
     return read()
 
 
+DONE = b"data: [DONE]\n\n"
+
+
 def _sse(data: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
@@ -245,47 +242,46 @@ def _sse(data: dict[str, Any]) -> bytes:
 async def _chunks(
     state: ServerState, entry: Entry, messages: list[Message], run_id: str, request: Request, *, include_usage: bool
 ) -> AsyncIterator[bytes]:
-    """The run as chat.completion.chunk events. The client going away closes this
-    generator: the run is cancelled, or left to finish (``on_disconnect``)."""
+    """The run as chat.completion.chunk events: those ready together as one piece, for one write.
+    The client going away closes this generator: the run is cancelled, or left to finish
+    (``on_disconnect``)."""
     created = int(time.time())
     head = {"id": f"chatcmpl-{run_id}", "object": "chat.completion.chunk", "created": created, "model": entry.name}
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         return _sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
 
-    yield chunk({"role": "assistant", "content": ""})
-    events: AsyncGenerator[Any, None] = entry.stream(messages, run_id)
+    batches: AsyncGenerator[Any, None] = entry.stream_batches(messages, run_id, timeout=state.settings.run_timeout)
     if state.settings.on_disconnect == "continue":
-        events = detached(events)
-    streamed: list[str] = []
+        batches = detached(batches)
+    ready = [chunk({"role": "assistant", "content": ""})]
+    streamed = False
     answer: Answer | None = None
-    deadline = asyncio.get_running_loop().time() + state.settings.run_timeout
     try:
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            try:
-                event = await asyncio.wait_for(anext(events), max(remaining, 0.001))
-            except StopAsyncIteration:
-                break
-            if isinstance(event, Answer):
-                answer = event
-            elif isinstance(event, TextDelta) and entry.kind == "agent" and event.text:
-                streamed.append(event.text)
-                yield chunk({"content": event.text})
+        async for batch in batches:
+            for event in batch:
+                if isinstance(event, Answer):
+                    answer = event
+                elif isinstance(event, TextDelta) and entry.kind == "agent" and event.text:
+                    streamed = True
+                    ready.append(chunk({"content": event.text}))
+            if answer is None and ready:
+                yield b"".join(ready)
+                ready.clear()
     except Exception as error:  # the run failed after the stream began: an error event, then [DONE]
         failure = as_api_error(error)
-        yield _sse(error_body(failure.message, kind=failure.kind, hint=failure.hint))
-        yield b"data: [DONE]\n\n"
+        ready.append(_sse(error_body(failure.message, kind=failure.kind, hint=failure.hint)))
+        yield b"".join(ready) + DONE
         return
     finally:
-        await events.aclose()
+        await batches.aclose()
     if answer is None:  # pragma: no cover - a stream always ends with its answer
         raise APIError(500, "the run ended without an answer", kind="server_error")
     if answer.text and not streamed:
         # Methods and typed outputs stream no text of their own: the answer comes whole.
-        yield chunk({"content": answer.text})
-    yield chunk({}, _finish_reason(answer))
+        ready.append(chunk({"content": answer.text}))
+    ready.append(chunk({}, _finish_reason(answer)))
     if include_usage:
-        yield _sse({**head, "choices": [], "usage": _usage(answer.usage), "agorakit": _extra(answer)})
+        ready.append(_sse({**head, "choices": [], "usage": _usage(answer.usage), "agorakit": _extra(answer)}))
     _charge(state, request, answer.usage)
-    yield b"data: [DONE]\n\n"
+    yield b"".join(ready) + DONE

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from agorakit.core.errors import (
@@ -31,6 +31,13 @@ def keep_running(task: asyncio.Future[T]) -> asyncio.Future[T]:
     _finishing.add(task)
     task.add_done_callback(_finishing.discard)
     return task
+
+
+async def until_disconnect(receive: Callable[[], Awaitable[Mapping[str, Any]]]) -> None:
+    """Return once the client has gone. The request's body has been read, so the next
+    message the server gets is the disconnect."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def as_api_error(error: BaseException) -> APIError:
@@ -63,26 +70,59 @@ def as_api_error(error: BaseException) -> APIError:
     )
 
 
+#: How long a response goes before its client's disconnect is watched for. Watching costs a task
+#: per request, more than the rest of serving a fast run; a run over sooner never needs one,
+#: and a client that leaves sooner is noticed this much later.
+WATCH_AFTER_S = 0.05
+
+
+class DisconnectWatch:
+    """Calls ``on_leave`` once the client has gone, from :data:`WATCH_AFTER_S` on, until :meth:`stop`."""
+
+    def __init__(self, receive: Callable[[], Awaitable[Mapping[str, Any]]], on_leave: Callable[[], None]) -> None:
+        self._receive = receive
+        self._on_leave = on_leave
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, self._start)
+
+    def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(until_disconnect(self._receive))
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._on_leave()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.remove_done_callback(self._ended)
+            self._task.cancel()
+
+
 async def run_for_request(
-    work: Coroutine[Any, Any, T], *, timeout: float, disconnected: Coroutine[Any, Any, Any], keep_going: bool
+    work: Coroutine[Any, Any, T],
+    *,
+    timeout: float,
+    receive: Callable[[], Awaitable[Mapping[str, Any]]],
+    keep_going: bool,
 ) -> T:
-    """Await ``work`` within ``timeout``. If ``disconnected`` finishes first (the client left),
-    the run is cancelled, or with ``keep_going`` left to finish in the background."""
+    """Await ``work`` within ``timeout``. If the client leaves first (``receive`` gives its
+    disconnect), the run is cancelled, or with ``keep_going`` left to finish in the background."""
     if keep_going:
-        return await _in_background(work, timeout, disconnected)
-    # The run goes on in the request's own task, which a watcher cancels if the client leaves:
+        return await _in_background(work, timeout, until_disconnect(receive))
+    # The run goes on in the request's own task, which the watch cancels if the client leaves:
     # one task per request rather than two, and fewer turns of the event loop.
     handler = asyncio.current_task()
-    watcher = asyncio.create_task(disconnected)
     left = False
 
-    def client_left(done: asyncio.Task[Any]) -> None:
+    def client_left() -> None:
         nonlocal left
-        if not done.cancelled() and done.exception() is None and handler is not None:
+        if handler is not None:
             left = True
             handler.cancel("the client disconnected")
 
-    watcher.add_done_callback(client_left)
+    watch = DisconnectWatch(receive, client_left)
     try:
         async with asyncio.timeout(timeout):
             return await work
@@ -91,8 +131,7 @@ async def run_for_request(
     except BaseException as error:
         raise as_api_error(error) from error
     finally:
-        watcher.remove_done_callback(client_left)
-        watcher.cancel()
+        watch.stop()
         if left and handler is not None:
             handler.uncancel()  # the cancellation was ours, for a client that is gone
 

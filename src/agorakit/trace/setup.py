@@ -36,10 +36,14 @@ def tracer_for(option: TraceOption, run_id: str | None = None) -> Tracer:
     if option is False or (option is None and not settings.tracing_enabled()):
         return Tracer(run_id, _NO_SINK, capture_content=False)
     sink: TraceSink
-    if option is None or option is True or isinstance(option, str | Path):
+    if option is None or option is True:
+        from agorakit.trace.store import open_default_store
+
+        sink = open_default_store()
+    elif isinstance(option, str | Path):
         from agorakit.trace.store import open_store
 
-        sink = open_store(settings.trace_db_path() if option is None or option is True else option)
+        sink = open_store(option)
     else:
         sink = option
     endpoint = os.environ.get(OTLP_ENDPOINT_ENV)

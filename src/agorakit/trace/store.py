@@ -281,3 +281,25 @@ def open_store(path: Path | str) -> TraceStore:
         if os.path.isabs(path):  # a relative path names another file once the working folder changes
             _given[path] = store
         return store
+
+
+# The variables the default store's path is made of, to that store: every traced run asks for
+# it, and building the path again each time costs more than the rest of starting a trace.
+_DEFAULT_FROM = ("AGORAKIT_TRACE_DB", "AGORAKIT_HOME", "HOME")
+_default: dict[tuple[str | None, ...], TraceStore] = {}
+
+
+def open_default_store() -> TraceStore:
+    """The store the settings name (``$AGORAKIT_TRACE_DB``, else ``<home>/traces.db``)."""
+    environ = os.environ
+    key = tuple(environ.get(name) for name in _DEFAULT_FROM)
+    store = _default.get(key)
+    if store is not None and not store._closed:
+        return store
+    from agorakit.core.settings import trace_db_path
+
+    path = trace_db_path()
+    store = open_store(path)
+    if path.is_absolute():
+        _default[key] = store
+    return store

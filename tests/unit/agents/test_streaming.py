@@ -113,3 +113,57 @@ async def test_a_run_that_is_not_streamed_emits_nothing_and_calls_complete() -> 
 
     result = await Agent("a", CompleteOnly(["hi"]), trace=False).run("x")
     assert result.output == "hi"
+
+
+async def test_batches_hold_the_events_ready_together_then_the_result() -> None:
+    from agorakit.core.stream import stream_event_batches
+    from agorakit.models import Delay
+
+    # The model yields to the loop once before answering: the words come together, then the end.
+    agent = Agent("writer", ScriptedModel([Delay(0, "two words")]), trace=False)
+    batches = [batch async for batch in stream_event_batches(lambda: agent.run("hi"))]
+    assert [[type(e).__name__ for e in batch] for batch in batches] == [
+        ["TextDelta", "TextDelta", "UsageEvent"],
+        ["RunFinished"],
+    ]
+    assert "".join(e.text for e in batches[0] if isinstance(e, TextDelta)) == "two words"
+    finished = batches[1][0]
+    assert isinstance(finished, RunFinished) and finished.result.output == "two words"
+
+
+async def test_batches_raise_the_runs_error_after_the_events_before_it() -> None:
+    from agorakit.core.stream import emit, stream_event_batches
+
+    async def failing() -> str:
+        emit(TextDelta("a", "partial"))
+        raise ValueError("the model fell over")
+
+    seen: list[list[object]] = []
+    try:
+        async for batch in stream_event_batches(failing):
+            seen.append(list(batch))
+    except ValueError as error:
+        assert str(error) == "the model fell over"
+    else:
+        raise AssertionError("the run's error was not raised")
+    assert seen == [[TextDelta("a", "partial")]]
+
+
+async def test_a_batch_reader_that_stops_early_cancels_the_run() -> None:
+    from agorakit.core.stream import emit, stream_event_batches
+
+    cancelled = asyncio.Event()
+
+    async def endless() -> str:
+        emit(TextDelta(None, "first"))
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    batches = stream_event_batches(endless)
+    assert await anext(batches) == [TextDelta(None, "first")]
+    await batches.aclose()
+    assert cancelled.is_set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import httpx
@@ -304,3 +305,22 @@ def test_a_team_answers_with_its_last_word_under_the_run_id_it_was_given(serve: 
     assert open_store(settings.trace_db_path()).flush()
     names = [span.name for span in load_run(settings.trace_db_path(), run_id).spans]
     assert names[0] == "invoke_team desk" and "invoke_agent editor" in names
+
+
+def test_a_streamed_run_over_the_deadline_ends_with_a_timeout_event_then_done(serve: ServeFactory) -> None:
+    slow = Agent("slow", ScriptedModel(lambda r: Delay(30, "late")))
+    server = serve([agent_entry(slow)], run_timeout=0.3)
+    body = {"model": "slow", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    response = httpx.post(f"{server.url}/v1/chat/completions", json=body, headers=server.headers, timeout=20)
+    events = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
+    assert response.status_code == 200
+    assert json.loads(events[0])["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert json.loads(events[1])["error"]["type"] == "timeout"
+    assert events[2:] == ["[DONE]"]
+
+
+def test_the_chat_route_answers_other_methods_with_405_from_the_router(serve: ServeFactory) -> None:
+    server = serve([agent_entry(helper())])
+    response = httpx.get(f"{server.url}/v1/chat/completions", headers=server.headers)
+    assert response.status_code == 405
+    assert response.json()["error"]["type"] == "method_not_allowed"
