@@ -8,11 +8,12 @@ the server's do), with no HTTP: the difference of the two p50s is what the serve
 adds. The model is instant but yields to the event loop once per call, as any
 model does, so that concurrent runs interleave in process as they do in the
 server. Bare uvicorn answering a fixed completion is the HTTP floor.
+``--baseline OLD/src`` serves an older tree beside this one, round for round.
 
 Cells take turns in rounds, so that a slow moment on a shared machine falls on
 every cell alike.
 
-    PYTHONPATH=src .venv/bin/python bench/serve.py [--requests 2000]
+    PYTHONPATH=src .venv/bin/python bench/serve.py [--requests 2000] [--baseline OLD/src]
 """
 
 from __future__ import annotations
@@ -62,6 +63,23 @@ keys = KeyStore(sys.argv[2])
 agent = Agent("instant", ScriptedModel(lambda request: Delay(0, ANSWER), record=False), instructions="Answer.")
 app = create_app([agent_entry(agent)], ServerSettings(), keys=keys)
 run_app(app, host="127.0.0.1", port=int(sys.argv[1]))
+"""
+
+
+# The same server for a tree from before agorakit.server.host and ScriptedModel(record=False)
+# (``--baseline``): served as ``agora serve`` served it then, its model's memory kept from growing.
+OLD_SERVER = r"""
+import sys, uvicorn
+from agorakit import Agent, ScriptedModel
+from agorakit.models import Delay
+from agorakit.server import KeyStore, ServerSettings, agent_entry, create_app
+keys = KeyStore(sys.argv[2])
+def answer(request):
+    model.requests.clear()
+    return Delay(0, "four words of answer")
+model = ScriptedModel(answer)
+app = create_app([agent_entry(Agent("instant", model, instructions="Answer."))], ServerSettings(), keys=keys)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 
 
@@ -154,6 +172,7 @@ class Cell:
     seconds: float = 0.0
     failed: list[str] = field(default_factory=list)
     local: list[float] = field(default_factory=list)
+    old: list[float] = field(default_factory=list)
 
 
 def run_loop(work: Coroutine[Any, Any, T]) -> T:
@@ -198,6 +217,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests per cell")
     parser.add_argument("--clients", default="1,10,100", help="concurrent clients per cell")
     parser.add_argument("--rounds", type=int, default=5, help="turns each cell takes, its requests split between them")
+    parser.add_argument("--baseline", type=Path, help="an older src/ tree, served beside this one, round for round")
     args = parser.parse_args()
     from agorakit.server.keys import KeyStore
 
@@ -205,42 +225,62 @@ def main() -> None:
     os.environ["AGORAKIT_HOME"] = str(home / "direct")
     keys_db = home / "server" / "server.db"
     key = KeyStore(keys_db).create("bench")
+    processes = []
     server, port = start(SERVER, [str(keys_db)], {**os.environ, "AGORAKIT_HOME": str(home / "server")})
+    processes.append(server)
+    old_port = None
+    if args.baseline is not None:
+        code = SERVER if (args.baseline / "agorakit" / "server" / "host.py").exists() else OLD_SERVER
+        env = {**os.environ, "AGORAKIT_HOME": str(home / "baseline"), "PYTHONPATH": str(args.baseline.resolve())}
+        old, old_port = start(code, [str(keys_db)], env)
+        processes.append(old)
     bare, bare_port = start(BARE, [], dict(os.environ))
+    processes.append(bare)
     title = f"/v1/chat/completions, instant scripted agent, keys checked, tracing on ({os.cpu_count()} cores)"
     table = Table(title=title)
-    columns = ("clients", "mode", "requests/s", "p50 ms", "p99 ms", "in process p50 ms", "added by the server, p50 ms",
-               "bare uvicorn p50 ms", "failed")  # fmt: skip
+    columns = ["clients", "mode", "requests/s", "p50 ms", "p99 ms", "in process p50 ms", "added by the server, p50 ms",
+               "bare uvicorn p50 ms", "failed"]  # fmt: skip
+    if old_port is not None:
+        columns += ["baseline p50 ms", "p50 now/baseline"]
     for column in columns:
         table.add_column(column, justify="right")
     try:
-        asyncio.run(over_http(port, key, 10, 200, False))  # warm up both sides
-        asyncio.run(over_http(bare_port, key, 10, 200, False))
+        for warmed in (port, bare_port, old_port):
+            if warmed is not None:
+                asyncio.run(over_http(warmed, key, 10, 200, False))
         for clients in (int(c) for c in args.clients.split(",")):
             share = max(clients, args.requests // args.rounds)
             floor: list[float] = []
             cells = {stream: Cell() for stream in (False, True)}
-            for _ in range(args.rounds):
+            for turn in range(args.rounds):
                 floor += asyncio.run(over_http(bare_port, key, clients, share, False))[0]
                 for stream, cell in cells.items():
+                    if old_port is not None and turn % 2 == 0:  # each server goes first every other round
+                        cell.old += asyncio.run(over_http(old_port, key, clients, share, stream))[0]
                     got, took, failed = asyncio.run(over_http(port, key, clients, share, stream))
                     cell.http += got
                     cell.seconds += took
                     cell.failed += failed
+                    if old_port is not None and turn % 2 == 1:
+                        cell.old += asyncio.run(over_http(old_port, key, clients, share, stream))[0]
                     cell.local += run_loop(in_process(clients, share, stream))
             for stream, cell in cells.items():
                 p50, local = percentile(cell.http, 0.5), percentile(cell.local, 0.5)
-                table.add_row(
+                row = [
                     str(clients), "stream" if stream else "json", f"{len(cell.http) / cell.seconds:,.0f}",
                     f"{p50 * 1e3:.2f}", f"{percentile(cell.http, 0.99) * 1e3:.2f}", f"{local * 1e3:.2f}",
                     f"{(p50 - local) * 1e3:.2f}", f"{percentile(floor, 0.5) * 1e3:.2f}",
                     f"{len(cell.failed)} of {len(cell.http)}",
-                )  # fmt: skip
+                ]  # fmt: skip
+                if old_port is not None:
+                    old_p50 = percentile(cell.old, 0.5)
+                    row += [f"{old_p50 * 1e3:.2f}", f"{p50 / old_p50:.2f}x"]
+                table.add_row(*row)
     finally:
-        for process in (server, bare):
+        for process in processes:
             process.terminate()
             process.wait(timeout=30)
-    Console(width=200).print(table)
+    Console(width=240).print(table)
 
 
 if __name__ == "__main__":
