@@ -77,11 +77,13 @@ WATCH_AFTER_S = 0.05
 
 
 class DisconnectWatch:
-    """Calls ``on_leave`` once the client has gone, from :data:`WATCH_AFTER_S` on, until :meth:`stop`."""
+    """Cancels the task that made it once its client has gone (watching from :data:`WATCH_AFTER_S`
+    on), until :meth:`stop`; ``left`` says whether it did."""
 
-    def __init__(self, receive: Callable[[], Awaitable[Mapping[str, Any]]], on_leave: Callable[[], None]) -> None:
+    def __init__(self, receive: Callable[[], Awaitable[Mapping[str, Any]]]) -> None:
+        self.left = False
+        self._owner = asyncio.current_task()
         self._receive = receive
-        self._on_leave = on_leave
         self._task: asyncio.Task[None] | None = None
         self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, self._start)
 
@@ -90,14 +92,17 @@ class DisconnectWatch:
         self._task.add_done_callback(self._ended)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is None:
-            self._on_leave()
+        if not task.cancelled() and task.exception() is None and self._owner is not None:
+            self.left = True
+            self._owner.cancel("the client disconnected")
 
     def stop(self) -> None:
         self._timer.cancel()
         if self._task is not None:
             self._task.remove_done_callback(self._ended)
             self._task.cancel()
+        if self.left and self._owner is not None:
+            self._owner.uncancel()  # the cancellation was ours, for a client that is gone
 
 
 async def run_for_request(
@@ -113,16 +118,7 @@ async def run_for_request(
         return await _in_background(work, timeout, until_disconnect(receive))
     # The run goes on in the request's own task, which the watch cancels if the client leaves:
     # one task per request rather than two, and fewer turns of the event loop.
-    handler = asyncio.current_task()
-    left = False
-
-    def client_left() -> None:
-        nonlocal left
-        if handler is not None:
-            left = True
-            handler.cancel("the client disconnected")
-
-    watch = DisconnectWatch(receive, client_left)
+    watch = DisconnectWatch(receive)
     try:
         async with asyncio.timeout(timeout):
             return await work
@@ -132,8 +128,6 @@ async def run_for_request(
         raise as_api_error(error) from error
     finally:
         watch.stop()
-        if left and handler is not None:
-            handler.uncancel()  # the cancellation was ours, for a client that is gone
 
 
 async def _in_background(work: Coroutine[Any, Any, T], timeout: float, disconnected: Coroutine[Any, Any, Any]) -> T:

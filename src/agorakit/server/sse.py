@@ -34,16 +34,7 @@ class EventStream(Response):
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        writer = asyncio.current_task()
-        left = False
-
-        def client_left() -> None:
-            nonlocal left
-            if writer is not None:
-                left = True
-                writer.cancel("the client disconnected")
-
-        watch = DisconnectWatch(receive, client_left)
+        watch = DisconnectWatch(receive)  # cancels this task if the client leaves
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             ended = False
@@ -55,11 +46,9 @@ class EventStream(Response):
             if not ended:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not left:
+            if not watch.left:
                 raise
-            # The cancellation was ours, for a client that is gone: nothing more to send.
-            if writer is not None:
-                writer.uncancel()
+            # The cancellation was the watch's, for a client that is gone: nothing more to send.
         finally:
             watch.stop()
             aclose = getattr(self.chunks, "aclose", None)
