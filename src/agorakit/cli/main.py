@@ -34,6 +34,7 @@ from agorakit.cli import (  # noqa: E402
     security_cmd,
     serve_cmd,
     session_cmd,
+    sim_cmd,
     trace_cmd,
 )
 
@@ -53,6 +54,7 @@ app.command("bench")(bench_cmd.bench)
 app.command("report")(report_cmd.report)
 app.command("analyze")(analyze_cmd.analyze)
 app.command("serve")(serve_cmd.serve)
+app.command("sim")(sim_cmd.sim)
 app.add_typer(serve_cmd.keys_app, name="keys", help="Create, list and revoke the API keys of `agora serve`.")
 app.add_typer(trace_cmd.app, name="trace", help="List, show, export and open (in the web viewer) run traces.")
 app.add_typer(session_cmd.app, name="session", help="List, show and delete the conversations kept in sessions.")

@@ -1,0 +1,27 @@
+"""The instant model of a simulation: the scenario's own answer, with no model behind it.
+
+Every reply is drawn from a random source seeded by the simulation's seed and
+the request's text (which names the agent and the round), through a stable
+hash: the same run gives the same replies in any order, in any process, on any
+worker. It is a :class:`~agorakit.models.ScriptedModel`, so each step is still
+a real call through the kernel (queued, traced, counted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Any
+
+from agorakit.models.base import ModelRequest
+from agorakit.models.scripted import ScriptedModel
+from agorakit.sim.scenario import Scenario
+
+
+def instant_model(scenario: Scenario[Any, Any], seed: int) -> ScriptedModel:
+    def reply(request: ModelRequest) -> str:
+        text = "\n".join(message.content or "" for message in request.messages)
+        digest = hashlib.blake2b(f"{seed}\n{text}".encode(), digest_size=8).digest()
+        return scenario.instant(request.messages[-1].content or "", random.Random(int.from_bytes(digest, "big")))
+
+    return ScriptedModel(reply, name=f"instant-{scenario.name}", record=False)

@@ -1,0 +1,125 @@
+"""A message spreading over a follow graph (after OASIS's information-spreading runs).
+
+Each user follows a few others drawn from the seed. User 0 posts a message in
+round 0; a user who has not seen it before sees it when someone they follow
+shares it, and is then asked, in the next round, whether to share it on. The
+rounds say who saw and who re-shared it; a user decides once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from agorakit.sim.scenario import Scenario
+
+POST = "Researchers report that city parks lower summer temperatures in nearby streets by up to 3 degrees."
+
+
+@dataclass(slots=True)
+class SpreadWorld:
+    #: followers[u]: the users who see what u shares.
+    followers: list[list[int]]
+    #: The round each user first saw the message (-1: not yet); the poster saw it "before" round 0.
+    seen: list[int]
+    #: The round each user shared it (-1: did not).
+    shared: list[int]
+    #: Users asked this round, and whose share they saw.
+    asked: dict[int, int] = field(default_factory=dict)
+
+
+class MessageSpread(Scenario[SpreadWorld, bool]):
+    name = "spread"
+    instructions = (
+        "You are a user of a social network. You see what the people you follow share. "
+        'Reply with JSON only: {"share": true} to share the post with your own followers, '
+        'or {"share": false} to let it go.'
+    )
+    reply_schema: ClassVar[dict[str, Any] | None] = {
+        "type": "object",
+        "properties": {"share": {"type": "boolean"}},
+        "required": ["share"],
+    }
+
+    def __init__(self, follows: int = 5, share_chance: float = 0.3) -> None:
+        if follows < 1 or not 0 <= share_chance <= 1:
+            raise ValueError("follows must be at least 1 and share_chance within [0, 1]")
+        self.follows = follows
+        self.share_chance = share_chance  # how often the instant model shares
+
+    def start(self, agents: int, rng: random.Random) -> SpreadWorld:
+        followers: list[list[int]] = [[] for _ in range(agents)]
+        for user in range(agents):
+            for followed in _followed(rng, agents, user, self.follows):
+                followers[followed].append(user)
+        world = SpreadWorld(followers=followers, seen=[-1] * agents, shared=[-1] * agents)
+        world.seen[0] = world.shared[0] = 0  # user 0 posts in round 0: its followers are asked first
+        for follower in followers[0]:
+            world.seen[follower] = 0
+            world.asked[follower] = 0
+        return world
+
+    def prompt(self, world: SpreadWorld, agent: int, round_index: int) -> str | None:
+        source = world.asked.get(agent)
+        if source is None:
+            return None
+        return f'You are user {agent}. User {source}, whom you follow, shared this post: "{POST}" Do you share it?'
+
+    def act(self, agent: int, reply: str) -> bool | None:
+        try:
+            parsed = json.loads(reply)
+        except ValueError:
+            return _yes_or_no(reply)  # a base model may answer in words
+        share = parsed.get("share") if isinstance(parsed, dict) else None
+        return share if isinstance(share, bool) else None
+
+    def apply(self, world: SpreadWorld, actions: dict[int, bool], round_index: int) -> dict[str, Any]:
+        asked = world.asked
+        world.asked = {}
+        sharers = [agent for agent, share in actions.items() if share and agent in asked]
+        for sharer in sharers:
+            world.shared[sharer] = round_index + 1
+            for follower in world.followers[sharer]:
+                if world.seen[follower] < 0:
+                    world.seen[follower] = round_index + 1
+                    world.asked[follower] = sharer
+        return {
+            "asked": len(asked),
+            "shared": len(sharers),
+            "newly_seen": len(world.asked),
+            "seen": sum(1 for r in world.seen if r >= 0),
+            "shared_total": sum(1 for r in world.shared if r >= 0),
+        }
+
+    def instant(self, prompt: str, rng: random.Random) -> str:
+        return json.dumps({"share": rng.random() < self.share_chance})
+
+    def summary(self, world: SpreadWorld) -> dict[str, Any]:
+        return {
+            "seen": sum(1 for r in world.seen if r >= 0),
+            "shared": sum(1 for r in world.shared if r >= 0),
+            "users": len(world.seen),
+        }
+
+
+def _yes_or_no(reply: str) -> bool | None:
+    words = reply.lower()
+    if "true" in words or "yes" in words:
+        return True
+    if "false" in words or "no" in words:
+        return False
+    return None
+
+
+def _followed(rng: random.Random, agents: int, user: int, count: int) -> list[int]:
+    """The ``count`` users ``user`` follows (all the others, in a network that small)."""
+    if agents - 1 <= count:
+        return [other for other in range(agents) if other != user]
+    chosen: list[int] = []
+    while len(chosen) < count:  # draws with rejection: fast when agents >> count
+        other = rng.randrange(agents)
+        if other != user and other not in chosen:
+            chosen.append(other)
+    return chosen

@@ -1,0 +1,143 @@
+"""Running a scenario: rounds in lockstep over groups of agents.
+
+The driver keeps the world. Each round it asks the scenario for every agent's
+prompt, hands each group its agents' prompts, gathers the actions (in agent
+order, however the groups finished), and applies them. In process, the groups
+are objects in this event loop; the Ray executor puts each on an actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agorakit.core.ids import new_run_id
+from agorakit.core.usage import Usage
+from agorakit.kernel.run import RunLedger
+from agorakit.models.base import ChatModel
+from agorakit.models.uri import parse_model_uri, resolve_model
+from agorakit.sim.group import AgentGroup, Turn
+from agorakit.sim.instant import instant_model
+from agorakit.sim.scenario import Scenario
+from agorakit.trace.run_span import traced_run
+from agorakit.trace.setup import TraceOption, tracer_for
+
+#: The model that answers with the scenario's own instant reply (see :mod:`agorakit.sim.instant`).
+INSTANT = "instant"
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(slots=True)
+class SimResult:
+    scenario: str
+    agents: int
+    seed: int
+    run_id: str
+    #: One entry per round: the scenario's results, with ``round``, ``acted``, ``failed`` and ``seconds``.
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+    seconds: float = 0.0
+
+    @property
+    def steps(self) -> int:
+        """Agent-steps taken: every call an agent made, acted on or not."""
+        return sum(r["acted"] + r["failed"] for r in self.rounds)
+
+
+@dataclass(slots=True)
+class Simulation:
+    """``scenario`` for ``agents`` agents over ``rounds`` rounds.
+
+    ``model`` is a model URI or object, or ``"instant"`` for the scenario's own
+    seeded replies. Agents are packed ``group_size`` to a group; each group makes
+    up to ``concurrency`` model calls at once and keeps each agent's last
+    ``memory`` exchanges. ``trace`` is as for agents (on by default).
+    """
+
+    scenario: Scenario[Any, Any]
+    agents: int
+    rounds: int
+    model: str | ChatModel = INSTANT
+    seed: int = 0
+    group_size: int = 1000
+    concurrency: int = 1
+    memory: int = 0
+    trace: TraceOption = None
+
+    def __post_init__(self) -> None:
+        for label, value in (("agents", self.agents), ("rounds", self.rounds), ("group_size", self.group_size)):
+            if value < 1:
+                raise ValueError(f"{label} must be at least 1, got {value}")
+        if isinstance(self.model, str) and self.model != INSTANT:
+            parse_model_uri(self.model)  # a mistyped URI fails here, before any round
+
+    def groups(self) -> list[range]:
+        """The agents of each group, in order."""
+        return [
+            range(first, min(first + self.group_size, self.agents)) for first in range(0, self.agents, self.group_size)
+        ]
+
+    def chat_model(self) -> ChatModel:
+        return instant_model(self.scenario, self.seed) if self.model == INSTANT else resolve_model(self.model)
+
+    async def run(self, *, progress: Progress | None = None, run_id: str | None = None) -> SimResult:
+        """Every round in process; ``progress`` is called with each round's results as it ends."""
+        model = self.chat_model()
+        groups = [
+            (members, AgentGroup(self.scenario, model, memory=self.memory, concurrency=self.concurrency))
+            for members in self.groups()
+        ]
+
+        async def step_all(turns: dict[int, list[Turn]], ledger: RunLedger) -> list[Any]:
+            return await asyncio.gather(*(group.step(turns[index], ledger) for index, (_, group) in enumerate(groups)))
+
+        return await drive(self, step_all, progress=progress, run_id=run_id)
+
+
+StepAll = Callable[[dict[int, list[Turn]], RunLedger], Any]
+
+
+async def drive(sim: Simulation, step_all: StepAll, *, progress: Progress | None, run_id: str | None) -> SimResult:
+    """The rounds of ``sim``, each group's turns stepped by ``step_all`` (in process, or on workers)."""
+    scenario = sim.scenario
+    ledger = RunLedger.create(tracer_for(sim.trace, run_id or new_run_id()))
+    result = SimResult(scenario.name, sim.agents, sim.seed, ledger.tracer.run_id)
+    world = scenario.start(sim.agents, random.Random(sim.seed))
+    members = sim.groups()
+    started = time.perf_counter()
+    attributes = {
+        "agorakit.sim.scenario": scenario.name,
+        "agorakit.sim.agents": sim.agents,
+        "agorakit.sim.seed": sim.seed,
+    }
+    with traced_run(ledger.tracer, f"simulate {scenario.name}", attributes):
+        for number in range(sim.rounds):
+            began = time.perf_counter()
+            with ledger.tracer.span(f"round {number}", {"agorakit.sim.round": number}) as span:
+                turns: dict[int, list[Turn]] = {}
+                for index, agents in enumerate(members):
+                    asked = ((agent, scenario.prompt(world, agent, number)) for agent in agents)
+                    turns[index] = [(agent, prompt) for agent, prompt in asked if prompt is not None]
+                steps = await step_all(turns, ledger)
+                actions: dict[int, Any] = {}
+                for step in steps:  # groups hold agents in order, so this is agent order
+                    actions.update(step.actions)
+                failed = sum(step.failed for step in steps)
+                report = {"round": number, **scenario.apply(world, actions, number)}
+                report.update(acted=len(actions), failed=failed, seconds=round(time.perf_counter() - began, 4))
+                span.set("agorakit.sim.acted", len(actions))
+                span.set("agorakit.sim.failed", failed)
+            result.rounds.append(report)
+            if progress is not None:
+                progress(report)
+        result.summary = scenario.summary(world)
+    result.usage = ledger.usage
+    result.seconds = time.perf_counter() - started
+    ledger.tracer.flush(timeout=60.0)
+    return result
