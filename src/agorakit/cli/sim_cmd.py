@@ -35,6 +35,15 @@ def sim(
         typer.Option("--out", dir_okay=False, help="The results file (JSON lines; default sim-SCENARIO-RUN.jsonl)."),
     ] = None,
     trace: Annotated[bool, typer.Option("--trace/--no-trace", help="Write the run to the trace store.")] = True,
+    engine: Annotated[
+        str, typer.Option("--engine", help="inprocess, or ray: the groups on Ray actors (pip install 'agorakit[ray]').")
+    ] = "inprocess",
+    address: Annotated[
+        str | None, typer.Option("--address", help="With --engine ray: a cluster (host:port), else a local one.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="With --engine ray: actors to spread the groups over.")
+    ] = None,
 ) -> None:
     """Simulate AGENTS agents over ROUNDS rounds of SCENARIO: one line of results per round."""
     from agorakit.core.errors import AgorakitError
@@ -43,6 +52,9 @@ def sim(
     from agorakit.sim.scenarios import SCENARIOS
 
     console = Console(stderr=True)
+    if engine not in ("inprocess", "ray"):
+        console.print(f"[red]error:[/red] no engine named {engine!r}: use inprocess or ray")
+        raise typer.Exit(2)
     if scenario not in SCENARIOS:
         console.print(f"[red]error:[/red] no scenario named {scenario!r}")
         console.print(f"[dim]the built-in scenarios: {', '.join(sorted(SCENARIOS))}[/dim]")
@@ -58,12 +70,16 @@ def sim(
             concurrency=concurrency,
             memory=memory,
             trace=None if trace else False,
+            engine="ray" if engine == "ray" else "inprocess",
+            address=address,
+            workers=workers,
         )
     except AgorakitError as error:
         _fail(console, error)
     run_id = new_run_id()
     path = out or Path(f"sim-{scenario}-{run_id}.jsonl")
-    head = {"scenario": scenario, "agents": agents, "rounds": rounds, "model": model, "seed": seed, "run_id": run_id}
+    head = {"scenario": scenario, "agents": agents, "rounds": rounds, "model": model, "seed": seed, "run_id": run_id,
+            "engine": engine}  # fmt: skip
     try:
         with path.open("w", encoding="utf-8") as results, _bar(console) as progress:
             task = progress.add_task(f"{scenario}, {agents:,} agents", total=rounds, status="")

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agorakit.core.ids import new_run_id
 from agorakit.core.usage import Usage
@@ -43,6 +43,8 @@ class SimResult:
     summary: dict[str, Any] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
+    #: Workers that died and were replaced from their last checkpoint (Ray).
+    restarts: int = 0
 
     @property
     def steps(self) -> int:
@@ -69,11 +71,20 @@ class Simulation:
     concurrency: int = 1
     memory: int = 0
     trace: TraceOption = None
+    #: ``"inprocess"``, or ``"ray"``: groups on Ray actors (``workers`` of them, by default one per
+    #: CPU), on the cluster at ``address`` (``host:port``) or on a local one started for the run.
+    engine: Literal["inprocess", "ray"] = "inprocess"
+    address: str | None = None
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         for label, value in (("agents", self.agents), ("rounds", self.rounds), ("group_size", self.group_size)):
             if value < 1:
                 raise ValueError(f"{label} must be at least 1, got {value}")
+        if self.engine not in ("inprocess", "ray"):
+            raise ValueError(f"engine must be 'inprocess' or 'ray', got {self.engine!r}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
         if isinstance(self.model, str) and self.model != INSTANT:
             parse_model_uri(self.model)  # a mistyped URI fails here, before any round
 
@@ -87,7 +98,11 @@ class Simulation:
         return instant_model(self.scenario, self.seed) if self.model == INSTANT else resolve_model(self.model)
 
     async def run(self, *, progress: Progress | None = None, run_id: str | None = None) -> SimResult:
-        """Every round in process; ``progress`` is called with each round's results as it ends."""
+        """Every round, on the engine chosen; ``progress`` is called with each round's results as it ends."""
+        if self.engine == "ray":
+            from agorakit.sim.ray_engine import run_on_ray
+
+            return await run_on_ray(self, progress=progress, run_id=run_id)
         model = self.chat_model()
         groups = [
             (members, AgentGroup(self.scenario, model, memory=self.memory, concurrency=self.concurrency))

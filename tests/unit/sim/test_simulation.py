@@ -156,3 +156,22 @@ def test_an_interrupted_loop_leaves_no_running_simulation() -> None:
             await task
 
     asyncio.run(cut_short())
+
+
+async def test_the_ray_engine_without_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from agorakit.core.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray gives an import
+    with pytest.raises(ConfigError, match="needs Ray") as caught:
+        await Simulation(GuessTwoThirds(), agents=10, rounds=1, engine="ray", trace=False).run()
+    assert "pip install 'agorakit[ray]'" in (caught.value.hint or "")
+
+
+def test_importing_agorakit_and_its_simulations_does_not_load_ray() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, agorakit, agorakit.sim, agorakit.sim.scenarios; print('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -9,9 +9,9 @@ rounds' averages show it.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
-import statistics
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -68,7 +68,7 @@ class GuessTwoThirds(Scenario[GuessWorld, float]):
         if not actions:
             return {"average": None, "target": None, "winner": None}
         guesses = list(actions.values())
-        average = statistics.fmean(guesses)
+        average = math.fsum(guesses) / len(guesses)
         target = average * 2 / 3
         winner = min(actions, key=lambda agent: (abs(actions[agent] - target), agent))
         world.averages.append(average)
@@ -77,7 +77,7 @@ class GuessTwoThirds(Scenario[GuessWorld, float]):
             "target": round(target, 6),
             "winner": winner,
             "winning_guess": actions[winner],
-            "stdev": round(statistics.pstdev(guesses), 6),
+            "stdev": round(math.sqrt(math.fsum((g - average) ** 2 for g in guesses) / len(guesses)), 6),
         }
 
     def instant(self, prompt: str, rng: random.Random) -> str:
@@ -86,7 +86,7 @@ class GuessTwoThirds(Scenario[GuessWorld, float]):
             guess = rng.uniform(0, 100)
         else:  # a player who aims at two thirds of the last average, give or take a fifth
             guess = min(100.0, float(last.group(1)) * 2 / 3 * rng.uniform(0.8, 1.2))
-        return json.dumps({"guess": round(guess, 2)})
+        return f'{{"guess": {round(guess, 2)}}}'  # what json.dumps writes, at a fraction of its cost
 
     def summary(self, world: GuessWorld) -> dict[str, Any]:
         return {"averages": [round(a, 6) for a in world.averages]}

@@ -94,7 +94,7 @@ class MessageSpread(Scenario[SpreadWorld, bool]):
         }
 
     def instant(self, prompt: str, rng: random.Random) -> str:
-        return json.dumps({"share": rng.random() < self.share_chance})
+        return '{"share": true}' if rng.random() < self.share_chance else '{"share": false}'
 
     def summary(self, world: SpreadWorld) -> dict[str, Any]:
         return {

@@ -1,0 +1,104 @@
+"""Simulations on Ray: a real two-node cluster on this machine (ray.cluster_utils.Cluster),
+the same rounds as in process, and a worker killed with SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agorakit.sim import Simulation
+from agorakit.sim.scenarios import GuessTwoThirds, MessageSpread
+
+ray = pytest.importorskip("ray", reason="Ray is an extra: pip install 'agorakit[ray]'")
+if os.environ.get("CI") and ray is None:  # pragma: no cover - scripts/setup installs it
+    pytest.fail("CI must have Ray installed")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    nodes.add_node(num_cpus=1)
+    ray.init(address=nodes.address, log_to_driver=False, configure_logging=False)
+    try:
+        yield nodes
+    finally:
+        ray.shutdown()
+        nodes.shutdown()  # type: ignore[no-untyped-call]
+
+
+def without_timing(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rounds]
+
+
+@pytest.mark.parametrize(
+    "scenario", [GuessTwoThirds(), MessageSpread(follows=4, share_chance=0.5)], ids=["guess", "spread"]
+)
+async def test_two_ray_nodes_give_the_rounds_the_process_gives(cluster: Any, scenario: Any) -> None:
+    settings: dict[str, Any] = {"agents": 3000, "rounds": 4, "seed": 11, "group_size": 250, "memory": 1, "trace": False}
+    here = await Simulation(scenario, **settings).run()
+    there = await Simulation(scenario, engine="ray", workers=4, **settings).run()
+    assert without_timing(there.rounds) == without_timing(here.rounds)
+    assert there.summary == here.summary and there.usage.calls == here.usage.calls == here.steps
+
+
+def group_workers() -> list[int]:
+    """The pids of the live GroupWorker actor processes on this machine."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"ray::GroupWorker" in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+async def test_a_worker_killed_mid_run_is_replaced_from_its_checkpoint_and_the_results_hold(
+    cluster: Any, tmp_path: Path
+) -> None:
+    settings: dict[str, Any] = {"agents": 20_000, "rounds": 5, "seed": 5, "group_size": 1000, "memory": 1}
+    settings["trace"] = False
+    expected = without_timing((await Simulation(GuessTwoThirds(), **settings).run()).rounds)
+    chooser = random.Random(2026)
+    restarts = 0
+    for _ in range(3):  # at random moments
+        killed: list[int] = []
+
+        def kill_one_later(delay: float, killed: list[int] = killed) -> None:
+            deadline = time.monotonic() + 30
+            time.sleep(delay)
+            while not killed and time.monotonic() < deadline:
+                pids = group_workers()
+                if pids:
+                    victim = chooser.choice(pids)
+                    os.kill(victim, signal.SIGKILL)
+                    killed.append(victim)
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_one_later, args=(chooser.uniform(0.5, 3.0),), daemon=True)
+        killer.start()
+        result = await Simulation(GuessTwoThirds(), engine="ray", workers=3, **settings).run()
+        killer.join(timeout=60)
+        assert killed, "no worker was killed"
+        assert without_timing(result.rounds) == expected
+        restarts += result.restarts
+    assert restarts >= 1, "no kill landed while a round was asked of the worker"
+
+
+async def test_a_cluster_address_that_does_not_answer_is_a_clear_error_soon() -> None:
+    from agorakit.core.errors import ConfigError
+
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"no Ray cluster answers at 127\.0\.0\.1:1"):
+        await Simulation(GuessTwoThirds(), agents=10, rounds=1, engine="ray", address="127.0.0.1:1").run()
+    assert time.monotonic() - started < 15
