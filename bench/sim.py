@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -27,6 +28,7 @@ from rich.table import Table
 CELL = r"""
 import asyncio, json, os, resource, sys, threading, time
 from pathlib import Path
+from typing import Any
 from agorakit.sim import Simulation
 from agorakit.sim.scenarios import GuessTwoThirds
 
@@ -64,14 +66,14 @@ print(json.dumps({"steps": result.steps, "seconds": result.seconds, "driver": dr
 """
 
 
-def run_cell(agents: int, rounds: int, engine: str, model: str, group_size: int) -> dict[str, float]:
+def run_cell(agents: int, rounds: int, engine: str, model: str, group_size: int) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="agorakit-sim-bench-"))
     env = {**os.environ, "AGORAKIT_HOME": str(home), "AGORAKIT_TRACE_DB": str(home / "traces.db")}
     command = [sys.executable, "-c", CELL, str(agents), str(rounds), engine, model, str(group_size)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise SystemExit(f"the cell {agents} agents on {engine} failed:\n{done.stderr[-3000:]}")
-    cell: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    cell: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return cell
 
 
