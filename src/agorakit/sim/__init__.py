@@ -9,7 +9,8 @@ See docs/sim.md.
 """
 
 from agorakit.sim.group import AgentGroup, Step
+from agorakit.sim.instant import INSTANT
 from agorakit.sim.scenario import Scenario
-from agorakit.sim.simulation import INSTANT, SimResult, Simulation
+from agorakit.sim.simulation import SimResult, Simulation
 
 __all__ = ["INSTANT", "AgentGroup", "Scenario", "SimResult", "Simulation", "Step"]

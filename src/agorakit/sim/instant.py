@@ -13,9 +13,18 @@ import hashlib
 import random
 from typing import Any
 
-from agorakit.models.base import ModelRequest
+from agorakit.models.base import ChatModel, ModelRequest
 from agorakit.models.scripted import ScriptedModel
+from agorakit.models.uri import resolve_model
 from agorakit.sim.scenario import Scenario
+
+#: The model that answers with the scenario's own instant reply.
+INSTANT = "instant"
+
+
+def sim_model(scenario: Scenario[Any, Any], model: str | ChatModel, seed: int) -> ChatModel:
+    """The model a simulation's agents ask: ``"instant"``, a model URI, or a model object."""
+    return instant_model(scenario, seed) if model == INSTANT else resolve_model(model)
 
 
 def instant_model(scenario: Scenario[Any, Any], seed: int) -> ScriptedModel:

@@ -15,23 +15,20 @@ Ray is imported only here, only when a simulation asks for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
 
 from agorakit.core.errors import ConfigError
 from agorakit.core.usage import Usage
 from agorakit.kernel.run import RunLedger
 from agorakit.models.base import ChatModel
-from agorakit.models.uri import resolve_model
 from agorakit.sim.group import AgentGroup, Step, Turn
-from agorakit.sim.instant import instant_model
+from agorakit.sim.instant import sim_model
 from agorakit.sim.scenario import Scenario
 from agorakit.trace.setup import tracer_for
-
-if TYPE_CHECKING:
-    from agorakit.sim.simulation import Progress, SimResult, Simulation
 
 #: Times a round is asked again of a replaced actor before the simulation gives up.
 RESTARTS = 3
@@ -56,10 +53,8 @@ class GroupWorker:
     def __init__(
         self, scenario: Scenario[Any, Any], model: str | ChatModel, seed: int, memory: int, concurrency: int
     ) -> None:
-        from agorakit.sim.simulation import INSTANT
-
         self.scenario = scenario
-        self.model = instant_model(scenario, seed) if model == INSTANT else resolve_model(model)
+        self.model = sim_model(scenario, model, seed)
         self.memory = memory
         self.concurrency = concurrency
         self.groups: dict[int, AgentGroup] = {}
@@ -80,29 +75,6 @@ class GroupWorker:
     def restore(self, state: dict[int, dict[str, Any]]) -> None:
         for index, kept in state.items():
             self.groups.setdefault(index, self.make()).restore(kept)
-
-
-async def run_on_ray(sim: Simulation, *, progress: Progress | None, run_id: str | None) -> SimResult:
-    from agorakit.sim.simulation import drive
-
-    ray = require_ray()
-    if sim.address is not None:
-        probe(sim.address)  # even when this process is connected already: to fail as the user expects
-    started_here = not ray.is_initialized()
-    if started_here:
-        connect(ray, sim.address)
-    try:
-        pool = WorkerPool(ray, sim)
-
-        async def step_all(turns: dict[int, list[Turn]], ledger: RunLedger) -> list[Step]:
-            return await pool.step(turns, ledger)
-
-        result = await drive(sim, step_all, progress=progress, run_id=run_id)
-        result.restarts = pool.restarts
-        return result
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def probe(address: str) -> None:
@@ -127,25 +99,52 @@ def connect(ray: Any, address: str | None) -> None:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
 
 
-class WorkerPool:
-    """The actors and which groups each holds; replaces one that dies, from its last checkpoint."""
+class Plan(Protocol):
+    """What the actors need of a simulation (a :class:`~agorakit.sim.Simulation` is one)."""
 
-    def __init__(self, ray: Any, sim: Simulation) -> None:
+    scenario: Scenario[Any, Any]
+    model: str | ChatModel
+    seed: int
+    memory: int
+    concurrency: int
+    workers: int | None
+    address: str | None
+
+
+class RayGroups:
+    """The simulation's groups dealt to actors, in order; one that dies is replaced from its last checkpoint."""
+
+    def __init__(self, ray: Any, plan: Plan, groups: int) -> None:
         self.ray = ray
-        self.sim = sim
+        self.plan = plan
         self.actor_class = ray.remote(num_cpus=0)(GroupWorker)  # memory-bound, not CPU-bound: pack freely
-        groups = len(sim.groups())
-        workers = min(groups, sim.workers or max(1, int(ray.cluster_resources().get("CPU", 1))))
+        workers = min(groups, plan.workers or max(1, int(ray.cluster_resources().get("CPU", 1))))
         per = -(-groups // workers)
-        self.assigned: list[list[int]] = [list(range(w * per, min((w + 1) * per, groups))) for w in range(workers)]
+        self.assigned = [list(range(w * per, min((w + 1) * per, groups))) for w in range(workers)]
         self.assigned = [indexes for indexes in self.assigned if indexes]
         self.actors = [self._new() for _ in self.assigned]
         self.saved: list[dict[int, dict[str, Any]]] = [{} for _ in self.assigned]
         self.restarts = 0
 
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, plan: Plan, groups: int) -> AsyncIterator[RayGroups]:
+        """The actors, on the cluster at ``plan.address`` or on a local Ray started (and stopped) here."""
+        ray = require_ray()
+        if plan.address is not None:
+            probe(plan.address)  # even when this process is connected already: fail as the user expects
+        started_here = not ray.is_initialized()
+        if started_here:
+            connect(ray, plan.address)
+        try:
+            yield cls(ray, plan, groups)
+        finally:
+            if started_here:
+                ray.shutdown()
+
     def _new(self) -> Any:
-        sim = self.sim
-        return self.actor_class.remote(sim.scenario, sim.model, sim.seed, sim.memory, sim.concurrency)
+        plan = self.plan
+        return self.actor_class.remote(plan.scenario, plan.model, plan.seed, plan.memory, plan.concurrency)
 
     async def step(self, turns: dict[int, list[Turn]], ledger: RunLedger) -> list[Step]:
         results = await asyncio.gather(*(self._step_worker(w, turns, ledger) for w in range(len(self.actors))))
@@ -168,6 +167,6 @@ class WorkerPool:
                         await self.actors[worker].restore.remote(self.saved[worker])
             span.set("agorakit.sim.calls", usage["calls"])
             ledger.usage.add(Usage(**usage))
-            if self.sim.memory:
+            if self.plan.memory:
                 self.saved[worker] = await self.actors[worker].checkpoint.remote()
         return [steps[index] for index in self.assigned[worker]]

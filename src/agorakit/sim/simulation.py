@@ -19,15 +19,12 @@ from agorakit.core.ids import new_run_id
 from agorakit.core.usage import Usage
 from agorakit.kernel.run import RunLedger
 from agorakit.models.base import ChatModel
-from agorakit.models.uri import parse_model_uri, resolve_model
+from agorakit.models.uri import parse_model_uri
 from agorakit.sim.group import AgentGroup, Turn
-from agorakit.sim.instant import instant_model
+from agorakit.sim.instant import INSTANT, sim_model
 from agorakit.sim.scenario import Scenario
 from agorakit.trace.run_span import traced_run
 from agorakit.trace.setup import TraceOption, tracer_for
-
-#: The model that answers with the scenario's own instant reply (see :mod:`agorakit.sim.instant`).
-INSTANT = "instant"
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -95,14 +92,17 @@ class Simulation:
         ]
 
     def chat_model(self) -> ChatModel:
-        return instant_model(self.scenario, self.seed) if self.model == INSTANT else resolve_model(self.model)
+        return sim_model(self.scenario, self.model, self.seed)
 
     async def run(self, *, progress: Progress | None = None, run_id: str | None = None) -> SimResult:
         """Every round, on the engine chosen; ``progress`` is called with each round's results as it ends."""
         if self.engine == "ray":
-            from agorakit.sim.ray_engine import run_on_ray
+            from agorakit.sim.ray_engine import RayGroups
 
-            return await run_on_ray(self, progress=progress, run_id=run_id)
+            async with RayGroups.open(self, len(self.groups())) as workers:
+                result = await drive(self, workers.step, progress=progress, run_id=run_id)
+                result.restarts = workers.restarts
+                return result
         model = self.chat_model()
         groups = [
             (members, AgentGroup(self.scenario, model, memory=self.memory, concurrency=self.concurrency))
