@@ -30,13 +30,15 @@ class GuessWorld:
 class GuessTwoThirds(Scenario[GuessWorld, float]):
     name = "guess-two-thirds"
     instructions = (
-        "You play a game with many players. Each round every player picks a number from 0 to 100, "
+        "You play a game with many players. Each round every player picks a whole number from 0 to 100, "
         "and the player closest to two thirds of the average of all the numbers wins. "
         'Reply with JSON only: {"guess": <your number>}.'
     )
     reply_schema: ClassVar[dict[str, Any] | None] = {
         "type": "object",
-        "properties": {"guess": {"type": "number", "minimum": 0, "maximum": 100}},
+        # An enum, not minimum/maximum: grammar-constrained decoding enforces it (the embedded
+        # model otherwise answers 1000000000000000).
+        "properties": {"guess": {"enum": list(range(101))}},
         "required": ["guess"],
     }
 
