@@ -1,7 +1,8 @@
 """Simulations at scale: agent-steps per second and memory per agent, in process and on Ray.
 
 Each cell is guess-two-thirds with the instant model (every step a real call
-through the kernel, traced into a fresh SQLite store in process), run in a
+through the kernel, traced into a fresh SQLite store in process, the time
+including the trace's last writes), run in a
 fresh process so that its peak memory is its own: 10^3, 10^4 and 10^5 agents
 for 10 rounds, in process and on a local Ray (one worker per CPU, started for
 the cell and not timed). On Ray, memory is the driver's peak plus the largest
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--embedded", action="store_true", help="also 10^4 agents on the embedded model")
     args = parser.parse_args()
     table = Table(title=f"guess-two-thirds, instant model, tracing on ({os.cpu_count()} cores)")
-    for column in ("agents", "engine", "rounds", "agent-steps", "seconds", "agent-steps/s", "vs in process",
+    for column in ("agents", "engine", "rounds", "agent-steps", "seconds", "agent-steps/s", "speed vs in process",
                    "peak memory MiB", "KiB per agent"):  # fmt: skip
         table.add_column(column, justify="right")
     for agents in (int(a) for a in args.agents.split(",")):
@@ -98,7 +99,7 @@ def main() -> None:
             memory = cell["driver"] + cell["workers"]
             table.add_row(
                 f"{agents:,}", engine, str(args.rounds), f"{int(cell['steps']):,}", f"{cell['seconds']:.1f}",
-                f"{rate:,.0f}", f"{in_process / rate:.2f}x slower" if in_process and engine != "inprocess" else "",
+                f"{rate:,.0f}", f"{rate / in_process:.2f}x" if in_process and engine != "inprocess" else "",
                 f"{memory / 2**20:,.0f}", f"{memory / agents / 1024:.1f}",
             )  # fmt: skip
     Console(width=200).print(table)

@@ -88,7 +88,7 @@ class GuessTwoThirds(Scenario[GuessWorld, float]):
             guess = rng.uniform(0, 100)
         else:  # a player who aims at two thirds of the last average, give or take a fifth
             guess = min(100.0, float(last.group(1)) * 2 / 3 * rng.uniform(0.8, 1.2))
-        return f'{{"guess": {round(guess, 2)}}}'  # what json.dumps writes, at a fraction of its cost
+        return f'{{"guess": {round(guess)}}}'  # what json.dumps writes, at a fraction of its cost
 
     def summary(self, world: GuessWorld) -> dict[str, Any]:
         return {"averages": [round(a, 6) for a in world.averages]}
