@@ -168,7 +168,7 @@ def bench(
             if callable(preload):
                 with console.status(f"Loading {uri} …", spinner="dots"):
                     preload()
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             outcome = asyncio.run(run_grid(spec, store, on_progress=_Bar(progress), backends=backends, samples=samples))
         rows = [row for row in store.rows(models=model_uris, methods=method_names) if row.key in keys]
     print_table(console, summary_grid(summarize(rows)))
@@ -179,14 +179,15 @@ def bench(
     console.print(f"next: [bold]agora report --db {escape(str(path))}[/bold]")
 
 
-def _progress(console: Console) -> Progress:
+def progress_bar(console: Console, unit: str = "") -> Progress:
+    """The commands' progress bar: done of total (``unit``), the time left, and a status field."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("ETA"),
+        TextColumn(f"{unit}, ETA" if unit else "ETA"),
         TimeRemainingColumn(),
         TextColumn("{task.fields[status]}"),
         console=console,

@@ -46,6 +46,7 @@ def sim(
     ] = None,
 ) -> None:
     """Simulate AGENTS agents over ROUNDS rounds of SCENARIO: one line of results per round."""
+    from agorakit.cli.bench_cmd import progress_bar
     from agorakit.core.errors import AgorakitError
     from agorakit.core.ids import new_run_id
     from agorakit.sim import Simulation
@@ -81,7 +82,7 @@ def sim(
     head = {"scenario": scenario, "agents": agents, "rounds": rounds, "model": model, "seed": seed, "run_id": run_id,
             "engine": engine}  # fmt: skip
     try:
-        with path.open("w", encoding="utf-8") as results, _bar(console) as progress:
+        with path.open("w", encoding="utf-8") as results, progress_bar(console, "rounds") as progress:
             task = progress.add_task(f"{scenario}, {agents:,} agents", total=rounds, status="")
             results.write(json.dumps(head) + "\n")
 
@@ -106,20 +107,6 @@ def _fail(console: Console, error: AgorakitError) -> NoReturn:
     if error.hint:
         console.print(f"[dim]{error.hint}[/dim]")
     raise typer.Exit(1) from None
-
-
-def _bar(console: Console) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rounds, ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-    )
 
 
 def _status(row: dict[str, Any]) -> str:
