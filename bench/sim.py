@@ -6,10 +6,11 @@ including the trace's last writes), run in a
 fresh process so that its peak memory is its own: 10^3, 10^4 and 10^5 agents
 for 10 rounds, in process and on a local Ray (one worker per CPU, started for
 the cell and not timed). On Ray, memory is the driver's peak plus the largest
-total seen across the workers. ``--embedded`` adds the time per round of 10^4
-agents on the embedded model through the local engine.
+total seen across the workers. ``--embedded N`` adds the time of a round of N
+agents on the embedded model through the local engine, and what it makes of a
+round of 10^4.
 
-    PYTHONPATH=src .venv/bin/python bench/sim.py [--agents 1000,10000,100000] [--rounds 10] [--embedded]
+    PYTHONPATH=src .venv/bin/python bench/sim.py [--agents 1000,10000,100000] [--rounds 10] [--embedded 200]
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--engines", default="inprocess,ray")
     parser.add_argument("--group-size", type=int, default=1000)
-    parser.add_argument("--embedded", action="store_true", help="also 10^4 agents on the embedded model")
+    parser.add_argument(
+        "--embedded", type=int, default=0, metavar="AGENTS", help="also a round of AGENTS agents on the embedded model"
+    )
     args = parser.parse_args()
     table = Table(title=f"guess-two-thirds, instant model, tracing on ({os.cpu_count()} cores)")
     for column in ("agents", "engine", "rounds", "agent-steps", "seconds", "agent-steps/s", "speed vs in process",
@@ -104,10 +107,13 @@ def main() -> None:
             )  # fmt: skip
     Console(width=200).print(table)
     if args.embedded:
-        cell = run_cell(10_000, 1, "inprocess", "llamacpp:gemma-3-270m?engine=server", args.group_size)
+        agents = args.embedded
+        cell = run_cell(agents, 1, "inprocess", "llamacpp:gemma-3-270m?engine=server", args.group_size)
+        seconds, rate = cell["per_round"][0], cell["calls"] / cell["per_round"][0]
         Console().print(
-            f"10,000 agents on the embedded model (engine=server, 16 calls in flight per group): "
-            f"{cell['per_round'][0]:.0f} s for the round, {cell['calls']:,.0f} calls, {cell['failed']:,.0f} failed"
+            f"{agents:,} agents on the embedded model (the local engine, 16 calls in flight per group): "
+            f"{seconds:.0f} s for the round, {rate:.2f} calls/s, {cell['failed']:,.0f} failed; "
+            f"at that rate a round of 10,000 agents takes {10_000 / rate / 3600:.1f} h"
         )
 
 
