@@ -154,8 +154,12 @@ class RayGroups:
         mine = {index: turns[index] for index in self.assigned[worker]}
         with ledger.tracer.span(f"worker {worker}", {"agorakit.sim.groups": len(mine)}) as span:
             for attempt in range(RESTARTS + 1):
-                try:
-                    steps, usage = await self.actors[worker].step.remote(mine)
+                actor = self.actors[worker]
+                try:  # a replaced actor first gets the last checkpoint; the new one is kept once taken
+                    if attempt and self.saved[worker]:
+                        await actor.restore.remote(self.saved[worker])
+                    steps, usage = await actor.step.remote(mine)
+                    kept = await actor.checkpoint.remote() if self.plan.memory else None
                     break
                 except self.ray.exceptions.RayActorError:
                     if attempt == RESTARTS:
@@ -163,10 +167,8 @@ class RayGroups:
                     span.event("worker restarted", {"agorakit.sim.attempt": attempt + 1})
                     self.restarts += 1
                     self.actors[worker] = self._new()
-                    if self.saved[worker]:
-                        await self.actors[worker].restore.remote(self.saved[worker])
             span.set("agorakit.sim.calls", usage["calls"])
             ledger.usage.add(Usage(**usage))
-            if self.plan.memory:
-                self.saved[worker] = await self.actors[worker].checkpoint.remote()
+            if kept is not None:
+                self.saved[worker] = kept
         return [steps[index] for index in self.assigned[worker]]
