@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from agorakit.core.errors import ConfigError
 from agorakit.core.messages import Message
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from agorakit.methods.topology.team import Team
 
 EntryKind = Literal["agent", "method", "team"]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -68,14 +69,14 @@ class Entry:
         """The run's events as they happen, then its :class:`Answer`. A caller that stops
         iterating (a client that went away) cancels the run; one that runs longer than
         ``timeout`` seconds is cancelled, and iterating then raises ``TimeoutError``."""
-        return _events(lambda: _within(self.run(messages, run_id), timeout))
+        return _events(lambda: within(self.run(messages, run_id), timeout))
 
     def stream_batches(
         self, messages: Sequence[Message], run_id: str, *, timeout: float | None = None
     ) -> AsyncGenerator[list[StreamEvent | Answer], None]:
         """:meth:`stream`, with the events that are ready together in one list (see
         :func:`~agorakit.core.stream.stream_event_batches`)."""
-        return _batches(lambda: _within(self.run(messages, run_id), timeout))
+        return _batches(lambda: within(self.run(messages, run_id), timeout))
 
     async def resume_stream(self, run_id: str) -> AsyncGenerator[StreamEvent | Answer, None]:
         """:meth:`stream` for a paused durable run going on (once its approvals are decided)."""
@@ -86,10 +87,11 @@ class Entry:
             yield event
 
 
-async def _within(run: Coroutine[Any, Any, Answer], timeout: float | None) -> Answer:
-    # One timer for the run, in the run's own task, rather than one per event its reader awaits.
+async def within(work: Coroutine[Any, Any, T], timeout: float | None) -> T:
+    """``work`` awaited, cancelled after ``timeout`` seconds (``TimeoutError``). Run in the run's own
+    task, it is one timer for a stream rather than one per event its reader awaits."""
     async with asyncio.timeout(timeout):
-        return await run
+        return await work
 
 
 async def _events(

@@ -16,6 +16,7 @@ from agorakit.core.errors import (
     ModelError,
     ModelTimeout,
 )
+from agorakit.server.entries import within
 from agorakit.server.errors import APIError
 
 log = logging.getLogger("agorakit.server")
@@ -131,7 +132,7 @@ async def run_for_request(
 
 
 async def _in_background(work: Coroutine[Any, Any, T], timeout: float, disconnected: Coroutine[Any, Any, Any]) -> T:
-    task = asyncio.create_task(_within(work, timeout))
+    task = asyncio.create_task(within(work, timeout))
     watcher = asyncio.create_task(disconnected)
     try:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -147,11 +148,6 @@ async def _in_background(work: Coroutine[Any, Any, T], timeout: float, disconnec
         return task.result()
     except BaseException as error:
         raise as_api_error(error) from error
-
-
-async def _within(work: Coroutine[Any, Any, T], timeout: float) -> T:
-    async with asyncio.timeout(timeout):
-        return await work
 
 
 def _failed_unseen(task: asyncio.Future[Any]) -> None:

@@ -22,7 +22,7 @@ from agorakit.core.usage import Usage
 from agorakit.kernel.run import RunLedger
 from agorakit.models.base import ChatModel
 from agorakit.models.uri import parse_model_uri
-from agorakit.sim.group import AgentGroup, Turn
+from agorakit.sim.group import AgentGroup, Step, Turn
 from agorakit.sim.instant import INSTANT, sim_model
 from agorakit.sim.scenario import Scenario
 from agorakit.trace.run_span import traced_run
@@ -93,9 +93,6 @@ class Simulation:
             range(first, min(first + self.group_size, self.agents)) for first in range(0, self.agents, self.group_size)
         ]
 
-    def chat_model(self) -> ChatModel:
-        return sim_model(self.scenario, self.model, self.seed)
-
     async def run(self, *, progress: Progress | None = None, run_id: str | None = None) -> SimResult:
         """Every round, on the engine chosen; ``progress`` is called with each round's results as it ends."""
         if self.engine == "ray":
@@ -105,14 +102,13 @@ class Simulation:
                 result = await drive(self, workers.step, progress=progress, run_id=run_id)
                 result.restarts = workers.restarts
                 return result
-        model = self.chat_model()
+        model = sim_model(self.scenario, self.model, self.seed)
         groups = [
-            (members, AgentGroup(self.scenario, model, memory=self.memory, concurrency=self.concurrency))
-            for members in self.groups()
+            AgentGroup(self.scenario, model, memory=self.memory, concurrency=self.concurrency) for _ in self.groups()
         ]
 
-        async def step_all(turns: dict[int, list[Turn]], ledger: RunLedger) -> list[Any]:
-            return await asyncio.gather(*(group.step(turns[index], ledger) for index, (_, group) in enumerate(groups)))
+        async def step_all(turns: dict[int, list[Turn]], ledger: RunLedger) -> list[Step]:
+            return await asyncio.gather(*(group.step(turns[index], ledger) for index, group in enumerate(groups)))
 
         return await drive(self, step_all, progress=progress, run_id=run_id)
 
