@@ -88,8 +88,13 @@ def bench(
         int | None, typer.Option("--limit", min=1, help="Samples per dataset (a seeded subsample; default all).")
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, help="Samples in flight at once (raise it for API servers).")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="Samples in flight at once (default 1, with --engine ray one per worker; raise it for API servers).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the subsample.")] = 0,
     settings_: Annotated[
         list[str] | None,
@@ -121,6 +126,21 @@ def bench(
             help="Seconds one model call may take in all, retries and backoff included (not per attempt).",
         ),
     ] = 300.0,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="inprocess, or ray: the samples on Ray actors (pip install 'agorakit[ray]')."),
+    ] = "inprocess",
+    address: Annotated[
+        str | None, typer.Option("--address", help="With --engine ray: a cluster (host:port), else a local one.")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="With --engine ray: actors, each with its own models (default: one per CPU).",
+        ),
+    ] = None,
 ) -> None:
     """Run every method on every dataset with every model; one stored row per sample and configuration.
 
@@ -129,14 +149,21 @@ def bench(
     A row's key is (dataset, sample id, method, config hash, model); see docs/eval-bench.md.
 
     A method error on one sample is recorded as an error row and the run goes on.
+
+    With --engine ray the samples run on Ray actors and this process writes every row, so resuming works the same.
     """
     from agorakit.cli.tables import print_table, summary_grid
     from agorakit.eval.grid import GridSpec, configuration, jobs, load_samples
     from agorakit.eval.metrics import summarize
     from agorakit.eval.results import ResultsStore, default_db_path
-    from agorakit.eval.runner import run_grid
+    from agorakit.eval.runner import ENGINES, run_grid
     from agorakit.models import resolve_model
 
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine {engine!r}: no such engine", hint=f"use one of {', '.join(ENGINES)}")
+    if engine != "ray" and (address is not None or workers is not None):
+        raise ConfigError("--address and --workers need --engine ray")
+    on_ray = engine == "ray"
     method_names = _names(methods, "--methods")
     overrides = split_settings(settings_ or [], method_names)
     model_uris = _names(models, "--models") if models is not None else [settings.default_model()]
@@ -152,6 +179,9 @@ def bench(
         retry_errors=retry_errors,
         trace=trace,
         timeout=timeout,
+        engine=engine,
+        address=address,
+        workers=workers,
     )
     configurations = [configuration(name, config, max_tokens) for name, config in spec.methods]
     samples = load_samples(spec.datasets, limit, seed)
@@ -163,7 +193,10 @@ def bench(
     with ResultsStore(path) as store:
         backends = {}
         for uri in dict.fromkeys([*model_uris, *([judge] if judge else [])]):
-            backend = backends[uri] = resolve_model(uri)
+            backend = resolve_model(uri)  # a bad URI fails here, before any worker starts
+            if on_ray:
+                continue  # each worker loads its own
+            backends[uri] = backend
             preload = getattr(backend, "load", None)
             if callable(preload):
                 with console.status(f"Loading {uri} …", spinner="dots"):

@@ -28,11 +28,16 @@ class GridSpec:
     as :func:`agorakit.cli.methods_cmd.parse_settings` returns them); ``models``
     are model URIs, recorded in the key as given. ``limit`` and ``seed`` pick a
     deterministic subsample of each dataset; ``concurrency`` is how many samples
-    run at once (each model's own call limit still applies in the kernel);
+    run at once (by default 1 in process, one per worker on Ray; each model's
+    own call limit still applies in the kernel);
     ``max_tokens`` caps every model call's output. ``judge`` is a model URI for
     the optional LLM judge. ``retry_errors`` reruns rows recorded as errors.
     ``trace=False`` skips writing runs to the trace store (faster); ``timeout``
     is the seconds one model call may take in all, retries included.
+
+    ``engine="ray"`` runs the samples on Ray actors (``workers`` of them, by
+    default one per CPU of the cluster), on the cluster at ``address`` or on a
+    local one; the rows are still written by this process alone.
     """
 
     methods: Sequence[tuple[str, Mapping[str, Any]]]
@@ -40,12 +45,15 @@ class GridSpec:
     models: Sequence[str]
     limit: int | None = None
     seed: int = 0
-    concurrency: int = 1
+    concurrency: int | None = None
     max_tokens: int | None = None
     judge: str | None = None
     retry_errors: bool = False
     trace: bool = True
     timeout: float | None = 300.0
+    engine: str = "inprocess"
+    address: str | None = None
+    workers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ again, which gives the same actions, since replies depend only on the requests
 (and the seed). On workers the model calls are counted, not traced: the trace
 has one span per actor and round, with its calls.
 
-Ray is imported only here, only when a simulation asks for it.
+Ray is imported (by :mod:`agorakit.kernel.cluster`) only when a simulation asks for it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
-from agorakit.core.errors import ConfigError
 from agorakit.core.usage import Usage
+from agorakit.kernel.cluster import ray_session
 from agorakit.kernel.run import RunLedger
 from agorakit.models.base import ChatModel
 from agorakit.sim.group import AgentGroup, Step, Turn
@@ -32,19 +31,6 @@ from agorakit.trace.setup import tracer_for
 
 #: Times a round is asked again of a replaced actor before the simulation gives up.
 RESTARTS = 3
-#: Seconds to wait for a cluster address to answer.
-CONNECT_TIMEOUT_S = 10.0
-
-
-def require_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(
-            "the Ray engine needs Ray, which is not installed",
-            hint="pip install 'agorakit[ray]' (scripts/setup installs it)",
-        ) from None
-    return ray
 
 
 class GroupWorker:
@@ -75,28 +61,6 @@ class GroupWorker:
     def restore(self, state: dict[int, dict[str, Any]]) -> None:
         for index, kept in state.items():
             self.groups.setdefault(index, self.make()).restore(kept)
-
-
-def probe(address: str) -> None:
-    """Fail at once, with what to do, if nothing listens at a ``host:port`` address."""
-    if address in ("auto", "local") or address.startswith("ray://"):
-        return
-    host, _, port = address.rpartition(":")
-    try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except (OSError, ValueError):
-        raise ConfigError(
-            f"no Ray cluster answers at {address}",
-            hint="start one with `ray start --head` and pass the address it prints (host:6379)",
-        ) from None
-
-
-def connect(ray: Any, address: str | None) -> None:
-    """Join the cluster at ``address``, or start a local one for this run."""
-    if address is None:
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    else:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
 
 
 class Plan(Protocol):
@@ -130,17 +94,8 @@ class RayGroups:
     @contextlib.asynccontextmanager
     async def open(cls, plan: Plan, groups: int) -> AsyncIterator[RayGroups]:
         """The actors, on the cluster at ``plan.address`` or on a local Ray started (and stopped) here."""
-        ray = require_ray()
-        if plan.address is not None:
-            probe(plan.address)  # even when this process is connected already: fail as the user expects
-        started_here = not ray.is_initialized()
-        if started_here:
-            connect(ray, plan.address)
-        try:
+        with ray_session(plan.address) as ray:
             yield cls(ray, plan, groups)
-        finally:
-            if started_here:
-                ray.shutdown()
 
     def _new(self) -> Any:
         plan = self.plan

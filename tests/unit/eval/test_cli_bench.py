@@ -156,3 +156,48 @@ def test_db_defaults_to_the_environment(tmp_path: Path, monkeypatch: pytest.Monk
     assert result.exit_code == 0, result.output
     with ResultsStore(db) as store:
         assert len(store) == 2
+
+
+# --- --engine -----------------------------------------------------------------------
+
+
+def test_an_unknown_engine_is_a_config_error(tmp_path: Path) -> None:
+    result = invoke("--methods", "vanilla", "--datasets", dataset(tmp_path), "--engine", "spark")
+    assert isinstance(result.exception, ConfigError)
+    assert result.exception.message == "--engine 'spark': no such engine"
+    assert result.exception.hint == "use one of inprocess, ray"
+
+
+def test_cluster_options_need_the_ray_engine(tmp_path: Path) -> None:
+    result = invoke("--methods", "vanilla", "--datasets", dataset(tmp_path), "--workers", "2")
+    assert isinstance(result.exception, ConfigError)
+    assert result.exception.message == "--address and --workers need --engine ray"
+
+
+def test_the_ray_engine_without_ray_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without Ray gives an import
+    model = script(tmp_path, ["The answer is 2", "The answer is 5"])
+    db = tmp_path / "b.db"
+    args = ("--methods", "vanilla", "--datasets", dataset(tmp_path), "--models", model, "--db", str(db))
+    result = invoke(*args, "--engine", "ray")
+    assert isinstance(result.exception, ConfigError)
+    assert result.exception.message == "the Ray engine needs Ray, which is not installed"
+    assert "pip install 'agorakit[ray]'" in (result.exception.hint or "")
+    with ResultsStore(db) as store:
+        assert len(store) == 0  # nothing ran
+
+
+def test_a_cluster_that_does_not_answer_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    model = script(tmp_path, ["The answer is 2", "The answer is 5"])
+    args = ("--methods", "vanilla", "--datasets", dataset(tmp_path), "--models", model, "--db", str(tmp_path / "b.db"))
+    result = invoke(*args, "--engine", "ray", "--address", f"127.0.0.1:{port}")
+    assert isinstance(result.exception, ConfigError)
+    assert result.exception.message == f"no Ray cluster answers at 127.0.0.1:{port}"
+    assert "ray start --head" in (result.exception.hint or "")
