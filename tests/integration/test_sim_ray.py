@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -102,3 +103,43 @@ async def test_a_cluster_address_that_does_not_answer_is_a_clear_error_soon() ->
     with pytest.raises(ConfigError, match=r"no Ray cluster answers at 127\.0\.0\.1:1"):
         await Simulation(GuessTwoThirds(), agents=10, rounds=1, engine="ray", address="127.0.0.1:1").run()
     assert time.monotonic() - started < 15
+
+
+def span_tree(path: Path) -> list[tuple[str, str | None, int]]:
+    """(span name, parent's name, count), worker numbers left out: how a run's spans nest."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT s.name, p.name, COUNT(*), COUNT(DISTINCT s.run_id) FROM spans s"
+            " LEFT JOIN spans p ON s.parent_id = p.span_id GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+    assert all(runs == 1 for *_, runs in rows)
+    merged: dict[tuple[str, str | None], int] = {}
+    for name, parent, count, _ in rows:
+        key = (re.sub(r"^worker \d+$", "worker", name), parent and re.sub(r"^worker \d+$", "worker", parent))
+        merged[key] = merged.get(key, 0) + count
+    return sorted((name, parent, count) for (name, parent), count in merged.items())
+
+
+async def test_on_ray_every_call_is_traced_in_the_run_under_its_workers_round(cluster: Any, tmp_path: Path) -> None:
+    settings: dict[str, Any] = {"agents": 600, "rounds": 2, "seed": 3, "group_size": 100}
+    await Simulation(GuessTwoThirds(), trace=tmp_path / "here.db", **settings).run()
+    result = await Simulation(GuessTwoThirds(), engine="ray", workers=2, trace=tmp_path / "there.db", **settings).run()
+    call = "chat instant-guess-two-thirds"
+    assert span_tree(tmp_path / "here.db") == [
+        (call, "round 0", 600),
+        (call, "round 1", 600),
+        ("round 0", "simulate guess-two-thirds", 1),
+        ("round 1", "simulate guess-two-thirds", 1),
+        ("simulate guess-two-thirds", None, 1),
+    ]
+    assert span_tree(tmp_path / "there.db") == [
+        (call, "worker", 1200),  # the actors' calls, written by them before the run ended
+        ("round 0", "simulate guess-two-thirds", 1),
+        ("round 1", "simulate guess-two-thirds", 1),
+        ("simulate guess-two-thirds", None, 1),
+        ("worker", "round 0", 2),
+        ("worker", "round 1", 2),
+    ]
+    assert result.usage.calls == 1200

@@ -1,13 +1,16 @@
 """Groups of agents on Ray actors: the same rounds as in process, spread over a cluster.
 
-The driver keeps the world and the trace, as in process. The groups are dealt
-to ``workers`` actors (by default one per CPU of the cluster), in order, and
-each actor steps its groups' agents through its own kernel and model. After
-every round the driver keeps each actor's checkpoint (its agents' memory); an
-actor that dies is replaced from that checkpoint and the round asked of it
-again, which gives the same actions, since replies depend only on the requests
-(and the seed). On workers the model calls are counted, not traced: the trace
-has one span per actor and round, with its calls.
+The driver keeps the world, as in process. The groups are dealt to
+``workers`` actors (by default one per CPU of the cluster), in order, and each
+actor steps its groups' agents through its own kernel and model. After every
+round the driver keeps each actor's checkpoint (its agents' memory); an actor
+that dies is replaced from that checkpoint and the round asked of it again,
+which gives the same actions, since replies depend only on the requests (and
+the seed). The trace is one run, as in process: the driver writes the
+simulation's, rounds' and workers' spans, and each actor writes its model
+calls under its worker's span, to the same trace store on its node (the
+driver's settings travel with it); a sink object (not a path) stays in the
+driver, and the workers then count their calls without tracing them.
 
 Ray is imported (by :mod:`agorakit.kernel.cluster`) only when a simulation asks for it.
 """
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from agorakit.core.usage import Usage
@@ -27,10 +31,14 @@ from agorakit.models.base import ChatModel
 from agorakit.sim.group import AgentGroup, Step, Turn
 from agorakit.sim.instant import sim_model
 from agorakit.sim.scenario import Scenario
-from agorakit.trace.setup import tracer_for
+from agorakit.trace.setup import TraceOption, tracer_for
+from agorakit.trace.tracer import Tracer
 
 #: Times a round is asked again of a replaced actor before the simulation gives up.
 RESTARTS = 3
+
+#: Where an actor traces a round's calls: the trace option, the run, and the parent span's id.
+WorkerTrace = tuple[TraceOption, str, str]
 
 
 class GroupWorker:
@@ -44,16 +52,28 @@ class GroupWorker:
         self.memory = memory
         self.concurrency = concurrency
         self.groups: dict[int, AgentGroup] = {}
+        self.tracer: Tracer | None = None
 
     def make(self) -> AgentGroup:
         return AgentGroup(self.scenario, self.model, memory=self.memory, concurrency=self.concurrency)
 
-    async def step(self, turns: dict[int, list[Turn]]) -> tuple[dict[int, Step], dict[str, Any]]:
-        """Every group's step (groups made as they first come), and the calls' usage."""
-        ledger = RunLedger.create(tracer_for(False))
+    async def step(self, turns: dict[int, list[Turn]], trace: WorkerTrace) -> tuple[dict[int, Step], dict[str, Any]]:
+        """Every group's step (groups made as they first come), and the calls' usage.
+
+        The calls are traced into ``trace``'s run, under its span (the driver's span for this
+        worker's round)."""
+        option, run_id, parent = trace
+        if self.tracer is None or self.tracer.run_id != run_id:
+            self.tracer = tracer_for(option, run_id)
+        ledger = RunLedger.create(self.tracer)
         groups = {index: self.groups.setdefault(index, self.make()) for index in turns}
-        steps = await asyncio.gather(*(group.step(turns[index], ledger) for index, group in groups.items()))
+        with self.tracer.continued(parent):
+            steps = await asyncio.gather(*(group.step(turns[index], ledger) for index, group in groups.items()))
         return dict(zip(turns, steps, strict=True)), dataclasses.asdict(ledger.usage)
+
+    def flush(self) -> bool:
+        """Write what this actor traced so far (the driver asks before the run ends)."""
+        return self.tracer.flush(timeout=600.0) if self.tracer is not None else True
 
     def checkpoint(self) -> dict[int, dict[str, Any]]:
         return {index: group.checkpoint() for index, group in self.groups.items()}
@@ -73,6 +93,7 @@ class Plan(Protocol):
     concurrency: int
     workers: int | None
     address: str | None
+    trace: TraceOption
 
 
 class RayGroups:
@@ -89,6 +110,8 @@ class RayGroups:
         self.actors = [self._new() for _ in self.assigned]
         self.saved: list[dict[int, dict[str, Any]]] = [{} for _ in self.assigned]
         self.restarts = 0
+        # The workers trace to the same store as the driver (a path travels; a sink object does not).
+        self.trace = _for_workers(plan.trace)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -96,6 +119,10 @@ class RayGroups:
         """The actors, on the cluster at ``plan.address`` or on a local Ray started (and stopped) here."""
         with ray_session(plan.address) as ray:
             yield cls(ray, plan, groups)
+
+    async def flush(self) -> None:
+        """Every actor's trace written."""
+        await asyncio.gather(*(actor.flush.remote() for actor in self.actors))
 
     def _new(self) -> Any:
         plan = self.plan
@@ -113,7 +140,7 @@ class RayGroups:
                 try:  # a replaced actor first gets the last checkpoint; the new one is kept once taken
                     if attempt and self.saved[worker]:
                         await actor.restore.remote(self.saved[worker])
-                    steps, usage = await actor.step.remote(mine)
+                    steps, usage = await actor.step.remote(mine, (self.trace, ledger.tracer.run_id, span.span_id))
                     kept = await actor.checkpoint.remote() if self.plan.memory else None
                     break
                 except self.ray.exceptions.RayActorError:
@@ -127,3 +154,11 @@ class RayGroups:
             if kept is not None:
                 self.saved[worker] = kept
         return [steps[index] for index in self.assigned[worker]]
+
+
+def _for_workers(trace: TraceOption) -> TraceOption:
+    """The driver's trace option as the workers can follow it: a path made absolute (their
+    working folder is not ours), a sink object (which cannot travel) as no tracing."""
+    if isinstance(trace, str | Path):
+        return str(Path(trace).expanduser().resolve())
+    return trace if trace is None or isinstance(trace, bool) else False

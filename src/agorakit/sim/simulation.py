@@ -13,7 +13,7 @@ import contextlib
 import gc
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -99,7 +99,7 @@ class Simulation:
             from agorakit.sim.ray_engine import RayGroups
 
             async with RayGroups.open(self, len(self.groups())) as workers:
-                result = await drive(self, workers.step, progress=progress, run_id=run_id)
+                result = await drive(self, workers.step, progress=progress, run_id=run_id, flush=workers.flush)
                 result.restarts = workers.restarts
                 return result
         model = sim_model(self.scenario, self.model, self.seed)
@@ -131,8 +131,16 @@ def collector_paused() -> Iterator[None]:
 StepAll = Callable[[dict[int, list[Turn]], RunLedger], Any]
 
 
-async def drive(sim: Simulation, step_all: StepAll, *, progress: Progress | None, run_id: str | None) -> SimResult:
-    """The rounds of ``sim``, each group's turns stepped by ``step_all`` (in process, or on workers)."""
+async def drive(
+    sim: Simulation,
+    step_all: StepAll,
+    *,
+    progress: Progress | None,
+    run_id: str | None,
+    flush: Callable[[], Awaitable[None]] | None = None,
+) -> SimResult:
+    """The rounds of ``sim``, each group's turns stepped by ``step_all`` (in process, or on workers,
+    whose traces ``flush`` writes before the run ends)."""
     scenario = sim.scenario
     ledger = RunLedger.create(tracer_for(sim.trace, run_id or new_run_id()))
     result = SimResult(scenario.name, sim.agents, sim.seed, ledger.tracer.run_id)
@@ -167,6 +175,8 @@ async def drive(sim: Simulation, step_all: StepAll, *, progress: Progress | None
             if progress is not None:
                 progress(report)
         result.summary = scenario.summary(world)
+    if flush is not None:
+        await flush()
     ledger.tracer.flush(timeout=600.0)  # the run is over once its trace is written
     result.usage = ledger.usage
     result.seconds = time.perf_counter() - started

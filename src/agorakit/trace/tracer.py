@@ -155,6 +155,24 @@ class _NoopSpan(Span):
 _NOOP_SPAN = _NoopSpan()
 
 
+class _ContinuedSpan(Span):
+    """A span that another process started and ends: here only the parent of new spans."""
+
+    __slots__ = ()
+
+    def __init__(self, tracer: Tracer, span_id: str) -> None:
+        super().__init__(tracer, "", None, {})
+        self.span_id = span_id
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        if self._token is not None:  # its errors and its end belong to the process that owns it
+            _current_span.reset(self._token)
+            self._token = None
+
+    def end(self) -> None:
+        return None
+
+
 class Tracer:
     """Creates the spans of one run and writes them to ``sink``."""
 
@@ -187,6 +205,11 @@ class Tracer:
             ("span_start", self.run_id, span.span_id, span.parent_id, name, span.start_ns, span.attributes.copy())
         )
         return span
+
+    def continued(self, span_id: str) -> Span:
+        """The span ``span_id`` of this run, started in another process, as the current span of a
+        ``with`` block: the spans started inside are its children. Writes nothing of its own."""
+        return _ContinuedSpan(self, span_id) if self.enabled else _NOOP_SPAN
 
     def span(self, name: str, attributes: dict[str, Any] | None = None) -> Span:
         """A child of the current span, for ``with``: errors raised inside are recorded on it."""
