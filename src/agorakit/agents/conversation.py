@@ -29,6 +29,21 @@ def trace_input(ledger: RunLedger, messages: list[Message], *, joined: bool) -> 
         message_event(ledger.tracer, last)
 
 
+def record_user_turns(ledger: RunLedger, messages: Sequence[Message]) -> None:
+    """Record the user's turns of the conversation a run starts with, for ``source`` rules.
+
+    Only the first run on a ledger does (a team's later turns, or a method's
+    members, were handed text another agent wrote); its user turns are the
+    ``user`` messages not named after another agent.
+    """
+    provenance = ledger.provenance
+    if provenance.has_user:
+        return
+    for message in messages:
+        if message.role == "user" and message.name in (None, "user") and message.content:
+            provenance.add_user(message.content)
+
+
 def assemble(own: Message, history: Sequence[Message], task: str | Sequence[Message]) -> list[Message]:
     """The model's conversation: exactly one system message, then history, then the task.
 
