@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar, Token
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from agorakit.core.normalize import tokens
 
@@ -40,45 +40,57 @@ SOURCES: tuple[Source, ...] = ("user", "trusted")
 INDEXED_TOKENS = 8
 """Values of at most this many tokens are found by hash lookups; longer ones by a scan."""
 
-USER = "user"
 
-
-class Finding(NamedTuple):
+class Finding:
     """Where a value was found: ``where`` is ``user``, ``trusted``, ``untrusted`` or None (nowhere);
-    ``tool`` names the tool whose output held it (first seen), for tool outputs."""
+    ``tool`` names the tool whose output held it (first seen), for tool outputs. Immutable;
+    built once per label, so a lookup allocates nothing."""
 
-    where: str | None
-    tool: str | None = None
+    __slots__ = ("text", "tool", "where")
+
+    def __init__(self, where: str | None, tool: str | None = None) -> None:
+        self.where = where
+        self.tool = tool
+        if where is None:
+            self.text = "no source"
+        else:
+            self.text = where if tool is None else f"{where} output of {tool}"
 
     def describe(self) -> str:
         """``user``, ``trusted output of get_iban``, ``untrusted output of read_inbox`` or ``no source``."""
-        if self.where is None:
-            return "no source"
-        if self.tool is None:
-            return self.where
-        return f"{self.where} output of {self.tool}"
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Finding) and (self.where, self.tool) == (other.where, other.tool)
+
+    def __hash__(self) -> int:
+        return hash((self.where, self.tool))
+
+    def __repr__(self) -> str:
+        return f"Finding({self.where!r}, {self.tool!r})"
 
 
 NOWHERE = Finding(None)
+FROM_USER = Finding("user")
 
 
 class _Index:
-    """The texts of one kind of source, indexed lazily: key (tokens joined by spaces) -> label."""
+    """The texts of one kind of source, indexed lazily: key (tokens joined by spaces) -> finding."""
 
     __slots__ = ("keys", "pending", "texts")
 
     def __init__(self) -> None:
-        self.keys: dict[str, str] = {}
-        self.pending: list[tuple[str, str]] = []
-        self.texts: list[tuple[str, str]] = []  # (" token token ... ", label), for long values
+        self.keys: dict[str, Finding] = {}
+        self.pending: list[tuple[str, Finding]] = []
+        self.texts: list[tuple[str, Finding]] = []  # (" token token ... ", finding), for long values
 
-    def add(self, text: str, label: str) -> None:
+    def add(self, text: str, label: Finding) -> None:
         self.pending.append((text, label))
 
-    def find(self, key: str, size: int) -> str | None:
-        """The label of the first text holding the ``size``-token sequence ``key``, or None."""
+    def find(self, key: str, size: int) -> Finding | None:
+        """Where the first text holding the ``size``-token sequence ``key`` came from, or None."""
         if self.pending:
-            self._index()
+            self.build()
         if size <= INDEXED_TOKENS:
             return self.keys.get(key)
         needle = f" {key} "
@@ -87,7 +99,7 @@ class _Index:
                 return label
         return None
 
-    def _index(self) -> None:
+    def build(self) -> None:
         keys = self.keys
         setdefault = keys.setdefault
         for text, label in self.pending:
@@ -111,7 +123,7 @@ class Provenance:
     record among the agents of one run, never between runs.
     """
 
-    __slots__ = ("_trusted", "_untrusted", "_user", "outputs")
+    __slots__ = ("_labels", "_trusted", "_untrusted", "_user", "outputs")
 
     def __init__(self, user: Iterable[str] = ()) -> None:
         self._user = _Index()
@@ -119,6 +131,7 @@ class Provenance:
         self._untrusted = _Index()
         #: How many tool outputs were recorded, per trust.
         self.outputs: dict[Trust, int] = {"trusted": 0, "untrusted": 0}
+        self._labels: dict[tuple[Trust, str], Finding] = {}
         for text in [user] if isinstance(user, str) else user:
             self.add_user(text)
 
@@ -129,38 +142,40 @@ class Provenance:
 
     def add_user(self, text: str) -> None:
         """Record a text the user wrote (the task, a user turn)."""
-        self._user.add(text, USER)
+        self._user.add(text, FROM_USER)
 
     def add_output(self, tool: str, text: str, trust: Trust) -> None:
         """Record a tool's output as the model (or code) saw it."""
-        if trust == "trusted":
-            self._trusted.add(text, tool)
-        else:
-            self._untrusted.add(text, tool)
+        label = self._labels.get((trust, tool))
+        if label is None:
+            label = self._labels[(trust, tool)] = Finding(trust, tool)
+        (self._trusted if trust == "trusted" else self._untrusted).add(text, label)
         self.outputs[trust] += 1
+
+    def index(self) -> None:
+        """Index every text recorded so far now (else the first lookup that needs it does)."""
+        for index in (self._user, self._trusted, self._untrusted):
+            if index.pending:
+                index.build()
 
     def find(self, words: Sequence[str], sources: Sequence[Source]) -> Finding:
         """Where the token sequence ``words`` occurs: the first of ``sources`` holding it, else
-        (to explain the refusal) the untrusted output or other source holding it, else nowhere."""
+        (to explain the refusal) the other source or untrusted output holding it, else nowhere."""
         if not words:
-            return Finding(sources[0] if sources else "user")
+            return FROM_USER if not sources or sources[0] == "user" else Finding("trusted")
         key = words[0] if len(words) == 1 else " ".join(words)
         size = len(words)
         for source in sources:
-            if source == "user":
-                if self._user.find(key, size) is not None:
-                    return Finding("user")
-            else:
-                tool = self._trusted.find(key, size)
-                if tool is not None:
-                    return Finding("trusted", tool)
+            found = (self._user if source == "user" else self._trusted).find(key, size)
+            if found is not None:
+                return found
         for source in SOURCES:
             if source not in sources:
-                label = (self._user if source == "user" else self._trusted).find(key, size)
-                if label is not None:
-                    return Finding(source, None if source == "user" else label)
-        tool = self._untrusted.find(key, size)
-        return Finding("untrusted", tool) if tool is not None else NOWHERE
+                found = (self._user if source == "user" else self._trusted).find(key, size)
+                if found is not None:
+                    return found
+        found = self._untrusted.find(key, size)
+        return found if found is not None else NOWHERE
 
     def occurs(self, value: str, sources: Sequence[Source]) -> Finding:
         """:meth:`find` for a text value (normalized here)."""

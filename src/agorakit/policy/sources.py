@@ -25,6 +25,7 @@ Requirements = tuple[tuple[str, tuple[Source, ...]], ...]
 
 UNRECORDED = "no run data is recorded (run the calls inside agorakit.core.provenance.recording)"
 _SHOWN = 60
+_SCALARS = frozenset({str, int, float, bool})
 
 
 def trace_sources(
@@ -48,6 +49,11 @@ def trace_sources(
 
 def _locate(provenance: Provenance, value: Any, sources: Sequence[Source]) -> str | tuple[Any, Finding]:
     """Where ``value`` was found (described), or (the element that failed, its finding)."""
+    if value.__class__ in _SCALARS:
+        finding = provenance.find(value_tokens(value), sources)
+        if finding.where not in sources:
+            return value, finding
+        return finding.text
     if value is None:
         return "null"
     if isinstance(value, list | tuple):
@@ -60,10 +66,7 @@ def _locate(provenance: Provenance, value: Any, sources: Sequence[Source]) -> st
         return ", ".join(places) or "empty"
     if isinstance(value, Mapping):
         return _locate(provenance, list(value.values()), sources)
-    finding = provenance.find(value_tokens(value), sources)
-    if finding.where not in sources:
-        return value, finding
-    return finding.describe()
+    return _locate(provenance, str(value), sources)
 
 
 def _failure(name: str, value: Any, finding: Finding, sources: Sequence[Source]) -> str:
