@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, NamedTuple, cast
 
 from typing_extensions import TypeVar
 
-from agorakit.agents.conversation import assemble, record_user_turns, summarise, trace_input
+from agorakit.agents.conversation import assemble, record_conversation, summarise, trace_input
 from agorakit.agents.durable import default_durability, open_for_resume, start_journal
 from agorakit.agents.handoffs import Handoff, handoff_tool, reachable, target_description, target_name
 from agorakit.agents.output import OutputSpec
@@ -376,7 +376,7 @@ async def _run_agent(
     if len(messages) < 2:
         raise ConfigError("run() needs a task: the conversation has only system messages")
     run_context.messages = messages
-    record_user_turns(ledger, messages)
+    record_conversation(ledger, messages, agent.dispatcher.trust)
     attributes: dict[str, Any] | None = None
     if tracer.enabled:
         attributes = {
