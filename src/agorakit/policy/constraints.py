@@ -15,6 +15,9 @@ Two deliberate departures from JSON Schema, both failing closed:
   string never satisfies ``maximum``, a number never satisfies ``pattern``.
 
 Values compare as JSON values: ``true`` is not ``1``, ``1`` equals ``1.0``.
+
+``source`` (where the value must come from) is parsed here but checked
+apart, against the run's record: see :mod:`agorakit.policy.sources`.
 """
 
 from __future__ import annotations
