@@ -21,7 +21,8 @@ its tokens, applying in order:
    (``1.000,50``) are not understood.
 
 :func:`value_tokens` does the same for a tool argument: a number becomes its
-decimal token (``1000.0`` is ``1000``), a boolean ``true``/``false``.
+decimal token (``1000.0`` is ``1000``; its sign, like a ``-`` in text, is
+punctuation), a boolean ``true``/``false``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def value_tokens(value: Any) -> list[str]:
     if isinstance(value, float):
         if value.is_integer():
             return [str(int(abs(value)))]
-        return tokens(format(abs(value), "f") if "e" in repr(value) else repr(abs(value)))
+        return tokens(f"{abs(value):.17f}" if "e" in repr(value) else repr(abs(value)))
     return tokens(str(value))
 
 

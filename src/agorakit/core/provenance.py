@@ -118,9 +118,10 @@ class _Index:
 class Provenance:
     """One run's record of where data came from: the user's words and labelled tool outputs.
 
-    ``user`` are the user's texts known at the start (a task, user turns).
-    Thread-safe enough for one event loop (no awaits inside); share one
-    record among the agents of one run, never between runs.
+    ``user`` are the user's texts known at the start (a task, user turns;
+    one string is one text). Use it from the run's event loop (the
+    dispatcher records on the loop, not in tool threads); share one record
+    among the agents of one run, never between runs.
     """
 
     __slots__ = ("_labels", "_trusted", "_untrusted", "_user", "outputs")

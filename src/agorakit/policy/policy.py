@@ -183,13 +183,6 @@ class Policy:
                     return "untrusted"
         return level
 
-    @property
-    def uses_sources(self) -> bool:
-        """Whether some rule (of this policy or a narrowing update) has a ``source`` constraint."""
-        return any(rule.sources for rules in self._rules.values() for rule in rules) or any(
-            layer.uses_sources for layer in self._layers
-        )
-
     # -- introspection ----------------------------------------------------------------
 
     @property
