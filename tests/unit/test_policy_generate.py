@@ -147,9 +147,11 @@ def test_schema_lists_only_the_tools_and_their_arguments() -> None:
     send_rule = tools["properties"]["send_money"]["items"]
     when = send_rule["properties"]["when"]["properties"]
     assert list(when) == ["recipient", "amount", "tags"]
-    assert set(when["recipient"]["properties"]) == {"enum", "pattern", "format", "minLength", "maxLength"}
-    assert set(when["amount"]["properties"]) == {"enum", "minimum", "maximum"}
-    assert set(when["tags"]["properties"]) == {"items"}  # Optional[list[str]]: constraints for each tag
+    assert set(when["recipient"]["properties"]) == {"enum", "pattern", "format", "minLength", "maxLength", "source"}
+    assert set(when["amount"]["properties"]) == {"enum", "minimum", "maximum", "source"}
+    # Optional[list[str]]: constraints for each tag, and a source for them all
+    assert set(when["tags"]["properties"]) == {"items", "source"}
+    assert "source" not in when["tags"]["properties"]["items"]["properties"]
     assert "when" not in tools["properties"]["get_balance"]["items"]["properties"]  # no arguments
     assert set(tools["properties"]["read_url"]["items"]["properties"]["when"]["properties"]) == {"url", "verbose"}
 
@@ -157,6 +159,23 @@ def test_schema_lists_only_the_tools_and_their_arguments() -> None:
     jsonschema.validate(GOOD, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"version": 1, "tools": {"rm": []}}, schema)
+
+
+async def test_a_generated_policy_may_require_values_from_the_user() -> None:
+    from agorakit.core.provenance import Provenance
+
+    reply = {
+        "version": 1,
+        "tools": {"send_money": [{"effect": "allow", "when": {"recipient": {"source": ["user"]}}}]},
+    }
+    task = "Pay my landlord (GB29 NWBK 6016 1331 9268 19) the rent."
+    model = model_answering(json.dumps(reply))
+    policy = await generate_policy(task, TOOLS, model, kernel=Kernel())
+    jsonschema.validate(reply, policy_json_schema(TOOLS))
+    assert '"source": ["user"]' in (model.requests[0].messages[0].content or "")
+    record = Provenance([task])
+    assert policy.check("send_money", {"recipient": "GB29NWBK60161331926819", "amount": 5}, record).allowed
+    assert not policy.check("send_money", {"recipient": "GB00EVIL", "amount": 5}, record).allowed
 
 
 @pytest.mark.parametrize(

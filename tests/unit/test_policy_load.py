@@ -179,7 +179,7 @@ def test_unsupported_keyword() -> None:
     data = rules([{"effect": "allow"}, {"effect": "allow", "when": {"amount": {"exclusiveMaximum": 10}}}])
     assert load_error(data) == (
         "policy.yaml: tools.send_money[1].when.amount: unsupported keyword 'exclusiveMaximum' "
-        "(supported: enum, const, pattern, minimum, maximum, minLength, maxLength, items, format, anyOf, not)"
+        "(supported: enum, const, pattern, minimum, maximum, minLength, maxLength, items, format, anyOf, not, source)"
     )
 
 
@@ -233,7 +233,7 @@ def test_bad_mode() -> None:
 
 def test_unknown_top_level_key() -> None:
     assert load_error({"version": 1, "tool": {}}) == (
-        "policy.yaml: unknown top-level key 'tool' (allowed: version, mode, fallback, tools)"
+        "policy.yaml: unknown top-level key 'tool' (allowed: version, mode, fallback, trust, tools)"
     )
 
 

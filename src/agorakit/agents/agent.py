@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, NamedTuple, cast
 
 from typing_extensions import TypeVar
 
-from agorakit.agents.conversation import assemble, summarise, trace_input
+from agorakit.agents.conversation import assemble, record_conversation, summarise, trace_input
 from agorakit.agents.durable import default_durability, open_for_resume, start_journal
 from agorakit.agents.handoffs import Handoff, handoff_tool, reachable, target_description, target_name
 from agorakit.agents.output import OutputSpec
@@ -23,6 +23,7 @@ from agorakit.core.context import RunContext, using_context
 from agorakit.core.errors import ConfigError
 from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message
+from agorakit.core.provenance import recording
 from agorakit.core.stream import RunFinished, StreamEvent, stream_events
 from agorakit.kernel import Budget, Kernel, RunLedger, default_kernel
 from agorakit.kernel.journal import Durability, RunJournal, journaling
@@ -375,6 +376,7 @@ async def _run_agent(
     if len(messages) < 2:
         raise ConfigError("run() needs a task: the conversation has only system messages")
     run_context.messages = messages
+    record_conversation(ledger, messages, agent.dispatcher.trust)
     attributes: dict[str, Any] | None = None
     if tracer.enabled:
         attributes = {
@@ -390,6 +392,7 @@ async def _run_agent(
         traced_run(tracer, f"invoke_agent {agent.name}", attributes) as root,
         using_context(run_context),
         journaling(ledger.journal),
+        recording(ledger.provenance),
     ):
         if tracer.enabled:
             trace_input(ledger, messages, joined=context is not None)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agorakit.agents.events import message_event
 from agorakit.agents.result import RunResult
 from agorakit.core.messages import Message
+from agorakit.core.provenance import Trust
 from agorakit.kernel import RunLedger
 from agorakit.trace import attributes as attr
 from agorakit.trace.tracer import Span
@@ -27,6 +28,28 @@ def trace_input(ledger: RunLedger, messages: list[Message], *, joined: bool) -> 
         message_event(ledger.tracer, system)
     if not (joined and last.role == "user" and last.name not in (None, "user")):
         message_event(ledger.tracer, last)
+
+
+def record_conversation(ledger: RunLedger, messages: Sequence[Message], trust: Callable[[str], Trust]) -> None:
+    """Record what the conversation a run starts with says, for ``source`` rules: the user's
+    turns (``user`` messages not named after another agent), and the tool results of earlier
+    turns, labelled with ``trust(tool)`` (the agent's policy's trust in that tool).
+
+    Only the first run on a ledger does (a team's later turns, or a method's
+    members, were handed text another agent wrote, and their tools' outputs
+    were recorded as they ran).
+    """
+    provenance = ledger.provenance
+    if provenance.has_user:
+        return
+    for message in messages:
+        if not message.content:
+            continue
+        if message.role == "user" and message.name in (None, "user"):
+            provenance.add_user(message.content)
+        elif message.role == "tool":
+            tool = message.name or "history"
+            provenance.add_output(tool, message.content, trust(tool))
 
 
 def assemble(own: Message, history: Sequence[Message], task: str | Sequence[Message]) -> list[Message]:

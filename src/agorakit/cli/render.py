@@ -187,6 +187,9 @@ def tool_line(span: SpanRecord) -> Text | None:
         line.append(truncate(as_text(result), TOOL_PREVIEW))
     else:
         line.append("(no result)", style="dim")
+    trust = attrs.get("agorakit.tool.trust")
+    if trust is not None and result is not None:
+        line.append(f"  ({as_text(trust)} output)", style="dim" if trust == "untrusted" else "green")
     return line
 
 
@@ -208,6 +211,9 @@ def policy_line(event: EventRecord) -> Text:
     reason = attrs.get("agorakit.policy.reason")
     if reason:
         verdict.append(f" ({truncate(as_text(reason), CONTENT_PREVIEW)})", style="dim")
+    sources = attrs.get("agorakit.policy.sources")
+    if sources and allowed:  # a refusal's reason already says where the failing value was found
+        verdict.append(f"  from: {truncate(as_text(sources), CONTENT_PREVIEW)}", style="cyan")
     if not allowed:
         verdict.append(f"  fallback={attrs.get('agorakit.policy.fallback', 'error')}", style="dim")
     return verdict

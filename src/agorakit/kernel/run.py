@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from agorakit.core.errors import BudgetExceeded
 from agorakit.core.ids import new_run_id
+from agorakit.core.provenance import Provenance
 from agorakit.core.usage import Usage
 from agorakit.trace.setup import TraceOption, tracer_for
 from agorakit.trace.tracer import Tracer
@@ -44,6 +45,8 @@ class RunLedger:
     traced_prompts: set[str] = field(default_factory=set)
     #: A durable run's journal: model calls it holds are replayed, new ones recorded.
     journal: RunJournal | None = None
+    #: Where the run's data came from (the user's words, labelled tool outputs), for ``source`` rules.
+    provenance: Provenance = field(default_factory=Provenance)
 
     @property
     def run_id(self) -> str:

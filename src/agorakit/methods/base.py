@@ -12,6 +12,7 @@ from agorakit.core import settings
 from agorakit.core.errors import ConfigError
 from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message
+from agorakit.core.provenance import recording
 from agorakit.core.stream import RunFinished, StreamEvent, stream_events
 from agorakit.kernel import Budget, Kernel, RunLedger, default_kernel
 from agorakit.kernel.journal import Durability, RunJournal, check_durability, journaling
@@ -200,7 +201,13 @@ class Method(ABC):
         session = Session(
             self.name, default, self._kernel or default_kernel(), run, models=models, sampling=self._sampling
         )
-        with traced_run(tracer, f"{OP_INVOKE_METHOD} {self.name}", attributes) as root, journaling(run.journal):
+        if not run.provenance.has_user:
+            run.provenance.add_user(task)  # the user's task, for source rules; members' tasks are not theirs
+        with (
+            traced_run(tracer, f"{OP_INVOKE_METHOD} {self.name}", attributes) as root,
+            journaling(run.journal),
+            recording(run.provenance),
+        ):
             session.note(Message("user", task, name="user"))
             answer = await self.solve(task, session)
             result = MethodResult(

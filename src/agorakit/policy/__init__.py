@@ -6,6 +6,10 @@ it in front of every call, through a :class:`PolicyGate` that audits each
 decision in the trace and applies the refused call's fallback (an error
 observation, stopping the run, or asking a human). See ``docs/policies.md``.
 
+``source`` rules look values up in the run's
+:class:`~agorakit.core.provenance.Provenance` (re-exported here with
+``recording``), which agent runs keep and the dispatcher fills.
+
 ``generate_policy`` (it needs the kernel) and ``cli_approver`` (it needs rich)
 are loaded on first use, so importing the dispatcher stays cheap.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from agorakit.core.provenance import Provenance, Trust, recording
 from agorakit.policy.decision import Decision, Effect, Fallback, Mode
 from agorakit.policy.errors import PolicyDenied, PolicyError, PolicyStopped
 from agorakit.policy.gate import PolicyGate
@@ -51,8 +56,11 @@ __all__ = [
     "PolicyError",
     "PolicyGate",
     "PolicyStopped",
+    "Provenance",
     "Rule",
+    "Trust",
     "cli_approver",
     "generate_policy",
     "policy_json_schema",
+    "recording",
 ]

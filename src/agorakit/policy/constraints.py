@@ -15,6 +15,9 @@ Two deliberate departures from JSON Schema, both failing closed:
   string never satisfies ``maximum``, a number never satisfies ``pattern``.
 
 Values compare as JSON values: ``true`` is not ``1``, ``1`` equals ``1.0``.
+
+``source`` (where the value must come from) is parsed here but checked
+apart, against the run's record: see :mod:`agorakit.policy.sources`.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
+from agorakit.core.provenance import SOURCES, Source
 from agorakit.policy.errors import PolicyError
 from agorakit.policy.formats import FORMATS
 
@@ -41,18 +45,29 @@ KEYWORDS = (
     "format",
     "anyOf",
     "not",
+    "source",
 )
 _SUPPORTED = ", ".join(KEYWORDS)
+_SOURCE_NAMES = ", ".join(SOURCES)
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def compile_constraint(spec: Any, where: str) -> Check:
-    """The predicate for one constraint; ``where`` prefixes error messages."""
+def compile_constraint(spec: Any, where: str, *, top: bool = True) -> Check:
+    """The predicate for one constraint; ``where`` prefixes error messages.
+
+    ``source`` (only at the ``top`` of an argument's constraint) is not part of
+    the predicate: it needs the run's data, see :func:`parse_sources`.
+    """
     if not isinstance(spec, Mapping):
         raise PolicyError(f"{where}: a constraint must be a mapping of keywords, got {kind_of(spec)}")
     for key in spec:
         if key not in KEYWORDS:
             raise PolicyError(f"{where}: unsupported keyword {key!r} (supported: {_SUPPORTED})")
+    if not top and "source" in spec:
+        raise PolicyError(
+            f"{where}.source: source applies to a whole argument, not inside items, anyOf or not",
+            hint="put source at the top of the argument's constraint; a list's elements are each checked",
+        )
 
     # Cheap tests first: a failing enum or range spares the regex.
     tests: list[Check] = []
@@ -72,16 +87,32 @@ def compile_constraint(spec: Any, where: str) -> Check:
     if "pattern" in spec:
         tests.append(_pattern(spec["pattern"], f"{where}.pattern"))
     if "items" in spec:
-        tests.append(_items(compile_constraint(spec["items"], f"{where}.items")))
+        tests.append(_items(compile_constraint(spec["items"], f"{where}.items", top=False)))
     if "anyOf" in spec:
         options = spec["anyOf"]
         if not isinstance(options, list) or not options:
             raise PolicyError(f"{where}.anyOf: expected a non-empty list of constraints, got {_short(options)}")
-        tests.append(_any([compile_constraint(o, f"{where}.anyOf[{i}]") for i, o in enumerate(options)]))
+        tests.append(_any([compile_constraint(o, f"{where}.anyOf[{i}]", top=False) for i, o in enumerate(options)]))
     if "not" in spec:
-        inner = compile_constraint(spec["not"], f"{where}.not")
+        inner = compile_constraint(spec["not"], f"{where}.not", top=False)
         tests.append(lambda value: not inner(value))
     return _all(tests)
+
+
+def parse_sources(spec: Any, where: str) -> tuple[Source, ...] | None:
+    """The sources an argument's ``source`` keyword allows (``user``, ``trusted``), or None without one."""
+    if not isinstance(spec, Mapping) or "source" not in spec:
+        return None
+    raw = spec["source"]
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names:
+        raise PolicyError(
+            f"{where}.source: expected one of {_SOURCE_NAMES} or a non-empty list of them, got {_short(raw)}"
+        )
+    for name in names:
+        if name not in SOURCES:
+            raise PolicyError(f"{where}.source: unknown source {_short(name)} (sources: {_SOURCE_NAMES})")
+    return tuple(dict.fromkeys(cast("list[Source]", names)))
 
 
 # --- keyword builders -------------------------------------------------------------

@@ -25,13 +25,14 @@ from pydantic_core import to_jsonable_python
 
 from agorakit.core.errors import AwaitingApproval, ConfigError
 from agorakit.core.messages import ToolCall
+from agorakit.core.provenance import active_provenance
 from agorakit.core.stream import PolicyDecision, emit
 from agorakit.kernel.journal import RunJournal, active_journal
 from agorakit.policy.decision import Decision
 from agorakit.policy.errors import PolicyDenied, PolicyStopped
 from agorakit.policy.policy import Approver, Policy
 from agorakit.trace import attributes as attr
-from agorakit.trace.tracer import Tracer
+from agorakit.trace.tracer import Tracer, current_span
 
 # Trace events and attributes of the audit log.
 DECISION_EVENT = "policy.decision"
@@ -46,6 +47,8 @@ FALLBACK = "agorakit.policy.fallback"
 APPROVED = "agorakit.policy.approved"
 APPROVER_ERROR = "agorakit.policy.approver_error"
 SOURCE = "agorakit.policy.source"
+SOURCES = "agorakit.policy.sources"
+"""Where each value a ``source`` rule looked up was found: ``recipient: user; amount: no source``."""
 NO_POLICY = "no policy configured: every tool call is allowed"
 
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -69,8 +72,9 @@ class PolicyGate:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     def decide(self, tool: str, arguments: Mapping[str, Any]) -> Decision:
-        """The policy's decision on a call, with its arguments seen as JSON values."""
-        return self.policy.check(tool, json_view(arguments))
+        """The policy's decision on a call, with its arguments seen as JSON values (and the
+        current run's provenance record, for ``source`` rules)."""
+        return self.policy.check(tool, json_view(arguments), active_provenance())
 
     async def authorize(
         self, call: ToolCall, arguments: Mapping[str, Any], tracer: Tracer | None = None
@@ -82,10 +86,14 @@ class PolicyGate:
         refused call whose fallback is ``stop``.
         """
         view = json_view(arguments)
-        decision = self.policy.check(call.name, view)
+        decision = self.policy.check(call.name, view, active_provenance())
         audit = tracer if tracer is not None and tracer.enabled else None
         if audit is not None:
             audit.event(DECISION_EVENT, decision_attributes(call, decision))
+            if decision.sources:
+                span = current_span()  # the tool call's span: its provenance, beside its arguments
+                if span is not None:
+                    span.set(SOURCES, describe_sources(decision))
         emit(PolicyDecision(call.name, decision.allowed, decision.reason))
         if decision.allowed:
             return None
@@ -190,7 +198,14 @@ def decision_attributes(call: ToolCall, decision: Decision) -> dict[str, Any]:
     }
     if decision.rule is not None:
         attributes[RULE] = decision.rule
+    if decision.sources:
+        attributes[SOURCES] = describe_sources(decision)
     return attributes
+
+
+def describe_sources(decision: Decision) -> str:
+    """``recipient: user; amount: trusted output of get_balance``."""
+    return "; ".join(f"{argument}: {place}" for argument, place in decision.sources)
 
 
 def json_view(arguments: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from agorakit.policy.constraints import Check, compile_constraint, kind_of
+from agorakit.core.provenance import Source, Trust
+from agorakit.policy.constraints import Check, compile_constraint, kind_of, parse_sources
 from agorakit.policy.decision import EFFECTS, FALLBACKS, MODES, Effect, Fallback, Mode
 from agorakit.policy.errors import PolicyError
 
 VERSION = 1
-TOP_LEVEL_KEYS = ("version", "mode", "fallback", "tools")
+TOP_LEVEL_KEYS = ("version", "mode", "fallback", "trust", "tools")
+TRUST_LEVELS: tuple[Trust, ...] = ("trusted", "untrusted")
 RULE_KEYS = ("effect", "priority", "when", "fallback", "reason")
 
 
@@ -42,7 +44,8 @@ class Rule:
     """One rule of a tool's list, as written, with its compiled argument checks.
 
     ``when`` is the constraints as given (plain JSON data); ``checks`` pairs
-    each argument name with its compiled predicate.
+    each argument name with its compiled predicate; ``sources`` pairs each
+    argument that has a ``source`` keyword with the sources it allows.
     """
 
     tool: str
@@ -52,6 +55,7 @@ class Rule:
     fallback: Fallback | None = None
     reason: str | None = None
     checks: tuple[tuple[str, Check], ...] = field(default=(), compare=False, repr=False)
+    sources: tuple[tuple[str, tuple[Source, ...]], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # A Rule built by hand gets its checks compiled here: a rule whose ``when`` had
@@ -62,6 +66,7 @@ class Rule:
                 for name, constraint in self.when.items()
             )
             object.__setattr__(self, "checks", checks)
+            object.__setattr__(self, "sources", compile_sources(self.when, f"{self.tool}.when"))
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"effect": self.effect}
@@ -81,6 +86,7 @@ class ParsedPolicy:
     mode: Mode
     fallback: Fallback
     rules: dict[str, tuple[Rule, ...]]
+    trust: dict[str, Trust]
 
 
 # --- text ---------------------------------------------------------------------------
@@ -181,7 +187,25 @@ def parse_data(data: Any, source: str, known_tools: KnownTools | None) -> Parsed
         rules[name] = tuple(
             parse_rule(name, raw, f"{where}[{index}]", arguments) for index, raw in enumerate(raw_rules)
         )
-    return ParsedPolicy(cast(Mode, mode), cast(Fallback, fallback), rules)
+    trust = parse_trust(data.get("trust"), f"{source}: trust", schemas)
+    return ParsedPolicy(cast(Mode, mode), cast(Fallback, fallback), rules, trust)
+
+
+def parse_trust(raw: Any, where: str, schemas: Mapping[str, Any] | None) -> dict[str, Trust]:
+    """``trust``: tool name -> ``trusted`` or ``untrusted`` (the default for every tool)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise PolicyError(f"{where}: expected a mapping of tool name to trusted or untrusted, got {kind_of(raw)}")
+    trust: dict[str, Trust] = {}
+    for name, level in raw.items():
+        if not isinstance(name, str):
+            raise PolicyError(f"{where}: a tool name must be a string, got {name!r}")
+        if schemas is not None and name not in schemas:
+            known = ", ".join(sorted(schemas)) or "none"
+            raise PolicyError(f"{where}.{name}: unknown tool {name!r} (known tools: {known})")
+        trust[name] = cast(Trust, _choice(level, TRUST_LEVELS, f"{where}.{name}"))
+    return trust
 
 
 def parse_rule(tool: str, raw: Any, where: str, arguments: Collection[str] | None) -> Rule:
@@ -222,6 +246,16 @@ def parse_rule(tool: str, raw: Any, where: str, arguments: Collection[str] | Non
         cast("Fallback | None", fallback),
         reason,
         tuple(checks),
+        compile_sources(when, f"{where}.when"),
+    )
+
+
+def compile_sources(when: Mapping[str, Any], where: str) -> tuple[tuple[str, tuple[Source, ...]], ...]:
+    """(argument, allowed sources) for each argument whose constraint has a ``source`` keyword."""
+    return tuple(
+        (name, allowed)
+        for name, constraint in when.items()
+        if (allowed := parse_sources(constraint, f"{where}.{name}")) is not None
     )
 
 

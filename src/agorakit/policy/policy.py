@@ -8,6 +8,12 @@ beats an allow. No rule holds: denied. ``T`` not in the policy: denied.
 Loading sorts each tool's rules into evaluation order (priority descending,
 deny before allow, then file order), so checking is "the first rule that
 holds decides", and builds every possible :class:`Decision` up front.
+
+A rule with ``source`` constraints also needs the run's
+:class:`~agorakit.core.provenance.Provenance`: it holds only if its other
+constraints do and each value is found in an allowed source. An allow rule
+that fails only on a source is remembered: if no later rule holds, its
+refusal (saying where the value was found) decides, with its fallback.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agorakit.core.provenance import Provenance, Source, Trust
 from agorakit.policy.decision import Decision, Fallback, Mode
 from agorakit.policy.errors import PolicyError
 from agorakit.policy.loader import KnownTools, Rule, ToolLike, argument_names, parse_data, read_source
+from agorakit.policy.sources import Requirements, trace_sources
 
 Approver = Callable[[str, Mapping[str, Any], Decision], Awaitable[bool]]
 """Asked about a refused call (``fallback: ask``) or a widening policy update:
@@ -33,13 +41,16 @@ _MISSING: Any = object()
 
 
 class _Compiled:
-    """A rule ready to check: its argument predicates and the decision it gives."""
+    """A rule ready to check: its argument predicates, its source constraints and the decision it gives."""
 
-    __slots__ = ("checks", "decision")
+    __slots__ = ("checks", "decision", "sources")
 
-    def __init__(self, checks: tuple[tuple[str, Callable[[Any], bool]], ...], decision: Decision) -> None:
+    def __init__(
+        self, checks: tuple[tuple[str, Callable[[Any], bool]], ...], decision: Decision, sources: Requirements
+    ) -> None:
         self.checks = checks
         self.decision = decision
+        self.sources = sources
 
 
 class Policy:
@@ -49,7 +60,17 @@ class Policy:
     :meth:`check`. See ``docs/policies.md`` for the format.
     """
 
-    __slots__ = ("_fallback", "_label", "_layers", "_mode", "_not_listed", "_rules", "_source", "_table")
+    __slots__ = (
+        "_fallback",
+        "_label",
+        "_layers",
+        "_mode",
+        "_not_listed",
+        "_rules",
+        "_source",
+        "_table",
+        "_trust",
+    )
 
     def __init__(
         self,
@@ -60,8 +81,10 @@ class Policy:
         source: str = "<policy>",
         label: str | None = None,
         layers: tuple[Policy, ...] = (),
+        trust: Mapping[str, Trust] | None = None,
     ) -> None:
         self._mode: Mode = mode
+        self._trust: dict[str, Trust] = dict(trust or {})
         self._fallback: Fallback = fallback
         self._source = source
         self._label = label
@@ -95,7 +118,7 @@ class Policy:
     ) -> Policy:
         """A policy from plain data in the file format (``{"version": 1, "tools": {...}}``)."""
         parsed = parse_data(data, source, known_tools)
-        return cls(parsed.rules, mode=parsed.mode, fallback=parsed.fallback, source=source)
+        return cls(parsed.rules, mode=parsed.mode, fallback=parsed.fallback, source=source, trust=parsed.trust)
 
     @classmethod
     def allow_all(cls, *, fallback: Fallback = "error") -> Policy:
@@ -104,27 +127,61 @@ class Policy:
 
     # -- checking ---------------------------------------------------------------------
 
-    def check(self, tool: str, arguments: Mapping[str, Any]) -> Decision:
-        """Decide one call. Pure: no I/O, no state, no allocation."""
+    def check(self, tool: str, arguments: Mapping[str, Any], provenance: Provenance | None = None) -> Decision:
+        """Decide one call. Pure: no I/O, no state.
+
+        ``provenance`` is the run's record, which rules with ``source``
+        constraints look values up in (the gate passes the current one); without
+        it such a rule cannot hold.
+        """
         entry = self._table.get(tool)
         if entry is None:
             decision = self._not_listed
         else:
             rules, decision = entry
+            refused: Decision | None = None
             for rule in rules:
                 for name, test in rule.checks:
                     value = arguments.get(name, _MISSING)
                     if value is _MISSING or not test(value):
                         break
                 else:
-                    decision = rule.decision
-                    break
+                    if not rule.sources:
+                        decision = rule.decision
+                        break
+                    found, problem = trace_sources(rule.sources, arguments, provenance)
+                    chosen = rule.decision
+                    if problem is None:
+                        decision = Decision(chosen.allowed, chosen.reason, chosen.rule, chosen.fallback, found)
+                        break
+                    if refused is None and chosen.allowed:
+                        reason = f"denied by rule {chosen.rule}: {problem}"
+                        refused = Decision(False, reason, chosen.rule, chosen.fallback, found)
+            else:
+                if refused is not None:
+                    decision = refused
         if self._layers and decision.allowed:
+            found_by_layers: tuple[tuple[str, str], ...] = ()
             for layer in self._layers:
-                verdict = layer.check(tool, arguments)
+                verdict = layer.check(tool, arguments, provenance)
                 if not verdict.allowed:
                     return verdict
+                found_by_layers += verdict.sources
+            if found_by_layers:
+                return dataclasses.replace(decision, sources=decision.sources + found_by_layers)
         return decision
+
+    def trust(self, tool: str) -> Trust:
+        """The trust this policy gives ``tool``'s output: ``trusted`` only where it says so.
+
+        Narrowing updates can lower it (an update saying ``untrusted`` wins) but not raise it.
+        """
+        level = self._trust.get(tool, "untrusted")
+        if level == "trusted" and self._layers:
+            for layer in self._layers:
+                if layer._trust.get(tool) == "untrusted":
+                    return "untrusted"
+        return level
 
     # -- introspection ----------------------------------------------------------------
 
@@ -167,12 +224,11 @@ class Policy:
         """The policy in the file format (``Policy.from_dict(p.to_dict())`` rebuilds it)."""
         if self._layers:
             raise PolicyError(f"{self.source}: a narrowed policy has no single rule list to write out")
-        return {
-            "version": 1,
-            "mode": self.mode,
-            "fallback": self.fallback,
-            "tools": {tool: [rule.to_dict() for rule in rules] for tool, rules in self._rules.items()},
-        }
+        data: dict[str, Any] = {"version": 1, "mode": self.mode, "fallback": self.fallback}
+        if self._trust:
+            data["trust"] = dict(self._trust)
+        data["tools"] = {tool: [rule.to_dict() for rule in rules] for tool, rules in self._rules.items()}
+        return data
 
     def validate_arguments(self, tools: Iterable[ToolLike]) -> None:
         """Raise :class:`PolicyError` if a rule names an argument one of ``tools`` does not take.
@@ -210,7 +266,8 @@ class Policy:
         and no deny rule of either holds at the same or a higher priority.
         Rule names index into the merged lists (``to_dict()`` writes them).
         The result keeps this policy's default fallback; ``other``'s rules
-        keep theirs. Both must be enforcing (composing with allow-all has no
+        keep theirs. A tool's output is trusted if either policy trusts it and
+        neither says ``untrusted``. Both must be enforcing (composing with allow-all has no
         useful meaning: raise rather than guess) and not narrowed.
         """
         if self._layers or other._layers:
@@ -228,7 +285,13 @@ class Policy:
                     for rule in rules
                 )
             merged.setdefault(tool, []).extend(rules)
-        return Policy(merged, mode=self.mode, fallback=self.fallback, source=f"{self.source}+{other.source}")
+        trust = dict(self._trust)
+        for tool, level in other._trust.items():
+            if trust.get(tool) != "untrusted":
+                trust[tool] = level
+        return Policy(
+            merged, mode=self.mode, fallback=self.fallback, source=f"{self.source}+{other.source}", trust=trust
+        )
 
     async def narrow(self, update: Policy, approve: Approver | None = None) -> Policy:
         """Apply a policy update made during a run: the result allows a call only if both do.
@@ -259,24 +322,76 @@ class Policy:
             layers = base._layers
         if self.mode == "allow_all":
             return update  # everything narrowed by the update is the update
-        label = f"update{len(layers) + 1}"
-        return Policy(
-            base._rules,
-            mode=base.mode,
-            fallback=base.fallback,
-            source=base.source,
-            label=base._label,
-            layers=(*layers, update._relabelled(label)),
-        )
+        return base._layered(update, f"update{len(layers) + 1}")
+
+    def for_task(
+        self,
+        tools: Iterable[str],
+        *,
+        sources: Mapping[str, Mapping[str, Source | Sequence[Source]]] | None = None,
+        fallback: Fallback | None = None,
+    ) -> Policy:
+        """This policy narrowed to one task: only ``tools`` may be called, and ``sources``
+        (tool -> argument -> ``user``/``trusted`` or a list of them) say where arguments' values
+        must come from.
+
+        The task layer allows a call only if this policy allows it too (as
+        :meth:`narrow` does), so it can only take privileges away; a tool this
+        policy does not mention is a :class:`PolicyError`. A call the task
+        layer refuses takes ``fallback`` (default: this policy's). Decisions
+        from it are labelled ``task:TOOL[0]``.
+        """
+        names = [tools] if isinstance(tools, str) else list(dict.fromkeys(tools))
+        wanted = dict(sources or {})
+        strays = [tool for tool in wanted if tool not in names]
+        if strays:
+            raise PolicyError(
+                f"for_task: sources name tools the task may not use: {', '.join(strays)}",
+                hint="add them to tools, or drop their sources",
+            )
+        unknown = [tool for tool in names if not self.mentions(tool)]
+        if unknown:
+            raise PolicyError(
+                f"for_task: {self.source} does not allow {', '.join(map(repr, unknown))}: "
+                "a task can only narrow the policy",
+                hint="add the tools to the deployment policy first",
+            )
+        rules = {
+            tool: (
+                Rule(
+                    tool,
+                    "allow",
+                    when={argument: {"source": source} for argument, source in wanted.get(tool, {}).items()},
+                    reason="the task's tools",
+                ),
+            )
+            for tool in names
+        }
+        if self.mode == "allow_all":
+            return Policy(rules, fallback=fallback or self.fallback, source="<task>", label="task", trust=self._trust)
+        return self._layered(Policy(rules, fallback=fallback or self.fallback, source="<task>"), "task")
 
     # -- internals --------------------------------------------------------------------
+
+    def _layered(self, update: Policy, label: str) -> Policy:
+        return Policy(
+            self._rules,
+            mode=self.mode,
+            fallback=self.fallback,
+            source=self.source,
+            label=self._label,
+            layers=(*self._layers, update._relabelled(label)),
+            trust=self._trust,
+        )
 
     def _compile(self, tool: str, rules: tuple[Rule, ...], suffix: str) -> tuple[tuple[_Compiled, ...], Decision]:
         prefix = f"{self._label}:" if self._label else ""
         named = [(f"{prefix}{tool}[{index}]", rule) for index, rule in enumerate(rules)]
         # Evaluation order: priority descending, deny first at equal priority, then as written.
         ordered = sorted(named, key=lambda item: (-item[1].priority, item[1].effect != "deny"))
-        compiled = tuple(_Compiled(rule.checks, self._rule_decision(name, rule)) for name, rule in ordered)
+        compiled = tuple(
+            _Compiled(rule.checks, self._rule_decision(name, rule), rule.sources) for name, rule in ordered
+        )
         # A call no rule holds for takes the fallback of the first allow rule that sets one:
         # an allow rule's fallback says what to do with calls that fall outside it.
         fallback = next(
@@ -308,10 +423,22 @@ class Policy:
         rules = {**{tool: r for tool, r in added.items() if tool not in self._rules}, **self._rules}
         layers = tuple(layer._with_missing(added) for layer in self._layers)
         return Policy(
-            rules, mode=self.mode, fallback=self.fallback, source=self.source, label=self._label, layers=layers
+            rules,
+            mode=self.mode,
+            fallback=self.fallback,
+            source=self.source,
+            label=self._label,
+            layers=layers,
+            trust=self._trust,
         )
 
     def _relabelled(self, label: str) -> Policy:
         return Policy(
-            self._rules, mode=self.mode, fallback=self.fallback, source=self.source, label=label, layers=self._layers
+            self._rules,
+            mode=self.mode,
+            fallback=self.fallback,
+            source=self.source,
+            label=label,
+            layers=self._layers,
+            trust=self._trust,
         )

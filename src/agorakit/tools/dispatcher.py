@@ -40,6 +40,7 @@ from agorakit.core.errors import (
     ToolTimeout,
 )
 from agorakit.core.messages import INVALID_ARGUMENTS_KEY, ToolCall
+from agorakit.core.provenance import Trust, active_provenance
 from agorakit.core.stream import ToolCallFinished, ToolCallStarted, emit, listening
 from agorakit.kernel.journal import active_journal
 from agorakit.models.base import ToolSpec
@@ -52,6 +53,11 @@ from agorakit.trace import attributes as attr
 from agorakit.trace.tracer import Tracer
 
 DEFAULT_MAX_OUTPUT_CHARS = 20_000
+TRUST = "agorakit.tool.trust"
+"""The tool span's attribute: the trust of its output (``trusted`` or ``untrusted``)."""
+# Failures the tool itself produced: their text may carry what the tool read, so it is recorded
+# (as untrusted). The dispatcher's own refusals echo the call's arguments and are not.
+_TOOL_FAILURES = frozenset({"ToolExecutionError", "ToolTimeout"})
 INVALID_ARGUMENTS_PREVIEW = 200
 """How much of unparsable tool-call arguments the model is shown back."""
 
@@ -152,7 +158,20 @@ class ToolDispatcher:
         emit(ToolCallFinished(agent, call, result.content, result.ok))
         return result
 
+    def trust(self, tool: str) -> Trust:
+        """The trust the policy gives ``tool``'s output (``untrusted`` without a policy)."""
+        return self._gate.policy.trust(tool) if self._gate is not None else "untrusted"
+
     async def _execute(self, call: ToolCall, tracer: Tracer | None) -> ToolResult:
+        result = await self._execute_once(call, tracer)
+        if result.ok:
+            result.trust = self.trust(call.name)
+        provenance = active_provenance()
+        if provenance is not None and (result.ok or result.error_type in _TOOL_FAILURES):
+            provenance.add_output(call.name, result.content, result.trust)
+        return result
+
+    async def _execute_once(self, call: ToolCall, tracer: Tracer | None) -> ToolResult:
         journal = active_journal()
         if journal is not None:
             return await run_journaled(journal, call, self._tools.get(call.name), tracer, self._execute_now)
@@ -188,6 +207,8 @@ class ToolDispatcher:
             if tracer.capture_content:
                 span.set(attr.TOOL_CALL_RESULT, content)
             span.set(attr.TOOL_OUTCOME, "ok" if error is None else "error")
+            if self._gate is not None:  # with no policy every output is untrusted: not worth a label
+                span.set(TRUST, self.trust(call.name) if error is None else "untrusted")
             if error is not None:
                 span.record_error(error)  # sets error.type to the error class name and the status to "error"
         return ToolResult(call, content, error is None, _error_type(error), duration)

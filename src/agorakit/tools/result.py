@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agorakit.core.messages import Message, ToolCall, tool_result
+from agorakit.core.provenance import Trust
 
 
 @dataclass(slots=True)
@@ -16,6 +17,11 @@ class ToolResult:
     :mod:`agorakit.core.errors` class (``ToolNotFound``, ``ToolArgumentsError``,
     ``ToolExecutionError`` or ``ToolTimeout``), or ``PolicyDenied`` when the
     policy refused the call.
+
+    ``trust`` is the provenance label of ``content`` (with ``call.name``, the
+    tool that produced it): ``trusted`` only for a successful call to a tool
+    the dispatcher's policy marks ``trust: trusted``; error observations are
+    ``untrusted``.
     """
 
     call: ToolCall
@@ -23,6 +29,7 @@ class ToolResult:
     ok: bool
     error_type: str | None
     duration_s: float
+    trust: Trust = "untrusted"
 
     def to_message(self) -> Message:
         """The ``tool`` message that answers the call."""
