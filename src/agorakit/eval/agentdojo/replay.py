@@ -31,20 +31,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agorakit.core.errors import ConfigError
-from agorakit.core.messages import ToolCall
 from agorakit.eval.agentdojo.policies import SUITES, load_suite_policy
-from agorakit.eval.agentdojo.results import BenchmarkReplay, DeniedCall, SuiteReplay, TaskReplay
+from agorakit.eval.agentdojo.results import BenchmarkReplay, SuiteReplay, TaskReplay
+from agorakit.eval.agentdojo.runs import CallLog, judge_security, judge_utility, replay_run
 from agorakit.eval.agentdojo.tools import LiveEnvironment, suite_tools
 from agorakit.tools import Tool, ToolDispatcher
 
 if TYPE_CHECKING:
     from agentdojo.base_tasks import BaseInjectionTask, BaseUserTask
-    from agentdojo.functions_runtime import FunctionCall, TaskEnvironment
+    from agentdojo.functions_runtime import TaskEnvironment
     from agentdojo.task_suite.task_suite import TaskSuite
 
     from agorakit.policy import Policy
 
-POLICY_DENIED = "PolicyDenied"
 _FALLBACK_VERSION = "v1.2.2"  # the newest in agentdojo 0.1.35, the pinned release
 
 
@@ -132,47 +131,26 @@ class SuiteRunner:
     async def replay_user_task(self, task: BaseUserTask[Any], dispatcher: ToolDispatcher) -> TaskReplay:
         environment = task.init_environment(self.fresh_environment())
         pre = environment.model_copy(deep=True)
-        calls, denied, errors, trace = await self._run_ground_truth(task, environment, dispatcher)
-        output = task.GROUND_TRUTH_OUTPUT
-        verdict = task.utility_from_traces(output, pre, environment, trace)
-        if verdict is None:
-            verdict = task.utility(output, pre, environment)
-        return TaskReplay(task.ID, "user", calls, bool(verdict), denied, errors)
+        self.live.current = environment
+        log = CallLog(dispatcher, task.ID)
+        with replay_run(task.PROMPT):
+            # As AgentDojo's GroundTruthPipeline does: the calls are computed from the environment
+            # the task starts in, then run one after the other.
+            for function_call in task.ground_truth(environment):
+                await log.make(function_call)
+        verdict = judge_utility(task, task.GROUND_TRUTH_OUTPUT, pre, environment, log.trace)
+        return TaskReplay(task.ID, "user", log.calls, verdict, tuple(log.denied), tuple(log.errors))
 
     async def replay_injection_task(self, task: BaseInjectionTask[Any], dispatcher: ToolDispatcher) -> TaskReplay:
         environment = self.fresh_environment()
         pre = environment.model_copy(deep=True)
-        calls, denied, errors, trace = await self._run_ground_truth(task, environment, dispatcher)
-        output = task.GROUND_TRUTH_OUTPUT
-        verdict = task.security_from_traces(output, pre, environment, trace)
-        if verdict is None:
-            verdict = task.security(output, pre, environment)
-        return TaskReplay(task.ID, "injection", calls, bool(verdict), denied, errors)
-
-    async def _run_ground_truth(
-        self,
-        task: BaseUserTask[Any] | BaseInjectionTask[Any],
-        environment: TaskEnvironment,
-        dispatcher: ToolDispatcher,
-    ) -> tuple[int, tuple[DeniedCall, ...], tuple[str, ...], list[FunctionCall]]:
         self.live.current = environment
-        # As AgentDojo's GroundTruthPipeline does: the calls are computed from the environment
-        # the task starts in, then run one after the other.
-        ground_truth = task.ground_truth(environment)
-        denied: list[DeniedCall] = []
-        errors: list[str] = []
-        trace: list[FunctionCall] = []
-        for index, function_call in enumerate(ground_truth):
-            arguments = dict(function_call.args)
-            call = ToolCall(f"{task.ID}-{index}", function_call.function, arguments)
-            result = await dispatcher.execute(call)
-            if result.error_type == POLICY_DENIED:
-                denied.append(DeniedCall(call.name, arguments, result.content))
-                continue
-            trace.append(function_call)
-            if not result.ok:
-                errors.append(result.content)
-        return len(ground_truth), tuple(denied), tuple(errors), trace
+        log = CallLog(dispatcher, task.ID)
+        with replay_run(None):  # the attacker's goal alone: nothing in this run comes from the user
+            for function_call in task.ground_truth(environment):
+                await log.make(function_call)
+        verdict = judge_security(task, task.GROUND_TRUTH_OUTPUT, pre, environment, log.trace)
+        return TaskReplay(task.ID, "injection", log.calls, verdict, tuple(log.denied), tuple(log.errors))
 
     async def replay(self, policy: Policy | None) -> tuple[tuple[TaskReplay, ...], tuple[TaskReplay, ...]]:
         """(user task replays, injection task replays) with ``policy`` (``None``: allow-all)."""
