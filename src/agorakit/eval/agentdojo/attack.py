@@ -12,8 +12,8 @@ up in the tool outputs of the task's ground truth. The environment is then
 built the way ``TaskSuite.load_and_inject_default_environment`` builds it
 (the attack text formatted into the suite's ``environment.yaml`` at those
 placeholders, benign defaults elsewhere, validated by the suite's environment
-model), parsed with libyaml when PyYAML has it, which is about ten times faster
-on the workspace suite and gives the same environment.
+model), parsed with libyaml when PyYAML has it: the same environment, about
+five times faster on the workspace suite.
 """
 
 from __future__ import annotations
