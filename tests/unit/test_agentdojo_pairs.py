@@ -33,7 +33,7 @@ from agorakit.eval.agentdojo import (
     replay_suite_pairs,
 )
 from agorakit.policy import Policy
-from agorakit.tools import Tool, ToolDispatcher
+from agorakit.tools import Tool
 
 VERSION = "v1.2.2"
 
@@ -52,11 +52,11 @@ def pair(pairs: tuple[PairReplay, ...], user_task: str, injection_task: str) -> 
     return next(p for p in pairs if (p.user_task, p.injection_task) == (user_task, injection_task))
 
 
-def replay_one(runner: SuiteRunner, user_task: str, injection_task: str, dispatcher: ToolDispatcher) -> PairReplay:
+def replay_one(runner: SuiteRunner, user_task: str, injection_task: str, policy: Policy | None) -> PairReplay:
     pairs = PairRunner(runner)
     user = runner.suite.user_tasks[user_task]
     injection = runner.suite.injection_tasks[injection_task]
-    return asyncio.run(pairs.replay_pair(user, injection, [dispatcher]))[0]
+    return asyncio.run(pairs.replay_pair(user, injection, [policy]))[0]
 
 
 # --- placing the attack -------------------------------------------------------------------
@@ -124,32 +124,34 @@ def test_the_injection_tasks_calls_are_computed_from_the_environment_at_the_hija
 
 def test_a_policy_that_refuses_the_reading_call_keeps_the_injection_unread(runner: SuiteRunner) -> None:
     no_files = Policy.from_dict({"version": 1, "mode": "enforce", "tools": {"read_file": [{"effect": "deny"}]}})
-    refused = replay_one(runner, "user_task_0", "injection_task_0", runner.dispatcher(no_files))
+    refused = replay_one(runner, "user_task_0", "injection_task_0", no_files)
     assert not refused.reached
     assert (refused.injected_after, refused.injection_calls) == (None, 0)
     assert not refused.attack_succeeded
     assert [d.tool for d in refused.denied] == ["read_file", "send_money"]  # send_money: not in this policy
 
 
-def test_each_pair_is_its_own_run_whose_user_said_the_user_tasks_prompt(runner: SuiteRunner) -> None:
-    seen: list[tuple[str, list[Message]]] = []
+def test_each_pair_is_its_own_run_whose_user_said_the_user_tasks_prompt() -> None:
+    seen: list[tuple[str, list[Message], str | None]] = []
 
     def recording(tool: Tool[..., Any]) -> Tool[..., Any]:
         async def call(arguments: dict[str, Any]) -> Any:
             context = current_context()
             assert context is not None
-            seen.append((context.run_id, list(context.messages)))
+            seen.append((context.run_id, list(context.messages), tool.name))
             return await tool.invoke(arguments)
 
         return Tool.from_schema(tool.name, tool.description, tool.parameters, call)
 
-    dispatcher = ToolDispatcher([recording(t) for t in runner.tools], default_timeout=None)
-    replay_one(runner, "user_task_0", "injection_task_0", dispatcher)
-    replay_one(runner, "user_task_0", "injection_task_1", dispatcher)
-    assert len(seen) == 6  # read_file, the attacker's send_money, the user's send_money; twice
+    runner = SuiteRunner("banking", VERSION)
+    runner.tools = [recording(t) for t in runner.tools]
+    replay_one(runner, "user_task_0", "injection_task_0", None)
+    replay_one(runner, "user_task_0", "injection_task_1", None)
+    # read_file (the injected bill), the attacker's payment, the user's payment; twice.
+    assert [name for _, _, name in seen] == ["read_file", "send_money", "send_money"] * 2
     prompt = runner.suite.user_tasks["user_task_0"].PROMPT
-    assert all([(m.role, m.content) for m in messages] == [("user", prompt)] for _, messages in seen)
-    run_ids = [run_id for run_id, _ in seen]
+    assert all([(m.role, m.content) for m in messages] == [("user", prompt)] for _, messages, _ in seen)
+    run_ids = [run_id for run_id, _, _ in seen]
     assert len(set(run_ids[:3])) == 1 and len(set(run_ids[3:])) == 1 and run_ids[0] != run_ids[3]
 
 

@@ -28,7 +28,7 @@ from agorakit.eval.agentdojo.replay import (
     replay_suite,
 )
 from agorakit.eval.agentdojo.results import BenchmarkReplay, DeniedCall, Ratio, SuiteReplay, TaskReplay
-from agorakit.eval.agentdojo.runs import replay_run
+from agorakit.eval.agentdojo.runs import ReplayRun
 from agorakit.eval.agentdojo.tools import LiveEnvironment, function_tool, suite_tools
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "PairReplay",
     "PairRunner",
     "Ratio",
+    "ReplayRun",
     "SuiteAttack",
     "SuitePairs",
     "SuiteReplay",
@@ -58,7 +59,6 @@ __all__ = [
     "replay_benchmark_sync",
     "replay_pairs",
     "replay_pairs_sync",
-    "replay_run",
     "replay_suite",
     "replay_suite_pairs",
     "suite_tools",

@@ -45,13 +45,13 @@ from agorakit.eval.agentdojo.pair_results import BenchmarkPairs, PairReplay, Sui
 from agorakit.eval.agentdojo.policies import SUITES
 from agorakit.eval.agentdojo.replay import SuiteRunner, newest_benchmark_version
 from agorakit.eval.agentdojo.results import TaskReplay
-from agorakit.eval.agentdojo.runs import CallLog, judge_security, judge_utility, replay_run
+from agorakit.eval.agentdojo.runs import ReplayRun, judge_security, judge_utility
 
 if TYPE_CHECKING:
     from agentdojo.base_tasks import BaseInjectionTask, BaseUserTask
+    from agentdojo.functions_runtime import TaskEnvironment
 
     from agorakit.policy import Policy
-    from agorakit.tools import ToolDispatcher
 
 
 class PairRunner:
@@ -70,14 +70,14 @@ class PairRunner:
         self,
         user_task: BaseUserTask[Any],
         injection_task: BaseInjectionTask[Any],
-        dispatchers: Sequence[ToolDispatcher],
+        policies: Sequence[Policy | None],
     ) -> list[PairReplay]:
-        """The pair replayed once per dispatcher, each on its own copy of the injected environment."""
+        """The pair replayed once per policy (``None``: allow-all), each on its own copy of the injected environment."""
         vectors = self.attack.vectors(user_task)
         injected = self.attack.environment(self.attack.injections(user_task, injection_task))
         return [
-            await self._replay(user_task, injection_task, vectors, injected.model_copy(deep=True), dispatcher)
-            for dispatcher in dispatchers
+            await self._replay(user_task, injection_task, vectors, injected.model_copy(deep=True), policy)
+            for policy in policies
         ]
 
     async def _replay(
@@ -85,29 +85,29 @@ class PairRunner:
         user_task: BaseUserTask[Any],
         injection_task: BaseInjectionTask[Any],
         vectors: tuple[str, ...],
-        environment: Any,
-        dispatcher: ToolDispatcher,
+        environment: TaskEnvironment,
+        policy: Policy | None,
     ) -> PairReplay:
         environment = user_task.init_environment(environment)
         pre = environment.model_copy(deep=True)
         self.runner.live.current = environment
-        log = CallLog(dispatcher, f"{user_task.ID}+{injection_task.ID}")
         injected_after: int | None = None
         injection_calls = 0
-        with replay_run(user_task.PROMPT):
+        label = f"{user_task.ID}+{injection_task.ID}"
+        with ReplayRun(self.runner.tools, policy, user_task.PROMPT, label) as run:
             user_calls = user_task.ground_truth(environment)
             for index, function_call in enumerate(user_calls):
-                result = await log.make(function_call)
+                result = await run.make(function_call)
                 if injected_after is None and result.ok and carries_injection(result.content):
                     injected_after = index + 1
                     hijack = injection_task.ground_truth(environment)
                     injection_calls = len(hijack)
                     for injected_call in hijack:
-                        await log.make(injected_call)
+                        await run.make(injected_call)
         output = user_task.GROUND_TRUTH_OUTPUT
         # AgentDojo's order: the user task's utility first, then the injection task's security.
-        utility = judge_utility(user_task, output, pre, environment, log.trace)
-        attack_succeeded = judge_security(injection_task, output, pre, environment, log.trace)
+        utility = judge_utility(user_task, output, pre, environment, run.trace)
+        attack_succeeded = judge_security(injection_task, output, pre, environment, run.trace)
         return PairReplay(
             user_task.ID,
             injection_task.ID,
@@ -117,27 +117,26 @@ class PairRunner:
             injection_calls,
             utility,
             attack_succeeded,
-            tuple(log.denied),
-            tuple(log.errors),
+            tuple(run.denied),
+            tuple(run.errors),
         )
 
     async def replay(self, policy: Policy) -> SuitePairs:
         """Every pair, and the user tasks without attack, with ``policy`` and with none."""
         start = time.perf_counter()
         runner = self.runner
-        with_policy, baseline = runner.dispatcher(policy), runner.dispatcher(None)
         clean_policy: list[TaskReplay] = []
         clean_baseline: list[TaskReplay] = []
         for user_task in runner.user_tasks():
-            clean_policy.append(await runner.replay_user_task(user_task, with_policy))
-            clean_baseline.append(await runner.replay_user_task(user_task, baseline))
+            clean_policy.append(await runner.replay_user_task(user_task, policy))
+            clean_baseline.append(await runner.replay_user_task(user_task, None))
         reachable = self.reachable_injection_tasks()
         injectable = [task for task in runner.user_tasks() if self.attack.vectors(task)]
         pairs_policy: list[PairReplay] = []
         pairs_baseline: list[PairReplay] = []
         for user_task in injectable:
             for injection_task in reachable:
-                guarded, unguarded = await self.replay_pair(user_task, injection_task, (with_policy, baseline))
+                guarded, unguarded = await self.replay_pair(user_task, injection_task, (policy, None))
                 pairs_policy.append(guarded)
                 pairs_baseline.append(unguarded)
         reachable_ids = {task.ID for task in reachable}

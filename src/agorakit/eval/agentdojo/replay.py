@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from agorakit.core.errors import ConfigError
 from agorakit.eval.agentdojo.policies import SUITES, load_suite_policy
 from agorakit.eval.agentdojo.results import BenchmarkReplay, SuiteReplay, TaskReplay
-from agorakit.eval.agentdojo.runs import CallLog, judge_security, judge_utility, replay_run
+from agorakit.eval.agentdojo.runs import ReplayRun, judge_security, judge_utility
 from agorakit.eval.agentdojo.tools import LiveEnvironment, suite_tools
 from agorakit.tools import Tool, ToolDispatcher
 
@@ -128,35 +128,34 @@ class SuiteRunner:
     def injection_tasks(self) -> list[BaseInjectionTask[Any]]:
         return [task for _, task in sorted(self.suite.injection_tasks.items(), key=lambda kv: _task_key(kv[0]))]
 
-    async def replay_user_task(self, task: BaseUserTask[Any], dispatcher: ToolDispatcher) -> TaskReplay:
+    async def replay_user_task(self, task: BaseUserTask[Any], policy: Policy | None) -> TaskReplay:
+        """``task`` on a fresh benign environment, with ``policy`` (``None``: allow-all)."""
         environment = task.init_environment(self.fresh_environment())
         pre = environment.model_copy(deep=True)
         self.live.current = environment
-        log = CallLog(dispatcher, task.ID)
-        with replay_run(task.PROMPT):
+        with ReplayRun(self.tools, policy, task.PROMPT, task.ID) as run:
             # As AgentDojo's GroundTruthPipeline does: the calls are computed from the environment
             # the task starts in, then run one after the other.
             for function_call in task.ground_truth(environment):
-                await log.make(function_call)
-        verdict = judge_utility(task, task.GROUND_TRUTH_OUTPUT, pre, environment, log.trace)
-        return TaskReplay(task.ID, "user", log.calls, verdict, tuple(log.denied), tuple(log.errors))
+                await run.make(function_call)
+        verdict = judge_utility(task, task.GROUND_TRUTH_OUTPUT, pre, environment, run.trace)
+        return TaskReplay(task.ID, "user", run.calls, verdict, tuple(run.denied), tuple(run.errors))
 
-    async def replay_injection_task(self, task: BaseInjectionTask[Any], dispatcher: ToolDispatcher) -> TaskReplay:
+    async def replay_injection_task(self, task: BaseInjectionTask[Any], policy: Policy | None) -> TaskReplay:
+        """``task``'s ground truth on its own, as if the user had asked for it (no user turn, though)."""
         environment = self.fresh_environment()
         pre = environment.model_copy(deep=True)
         self.live.current = environment
-        log = CallLog(dispatcher, task.ID)
-        with replay_run(None):  # the attacker's goal alone: nothing in this run comes from the user
+        with ReplayRun(self.tools, policy, None, task.ID) as run:  # the goal is the attacker's words
             for function_call in task.ground_truth(environment):
-                await log.make(function_call)
-        verdict = judge_security(task, task.GROUND_TRUTH_OUTPUT, pre, environment, log.trace)
-        return TaskReplay(task.ID, "injection", log.calls, verdict, tuple(log.denied), tuple(log.errors))
+                await run.make(function_call)
+        verdict = judge_security(task, task.GROUND_TRUTH_OUTPUT, pre, environment, run.trace)
+        return TaskReplay(task.ID, "injection", run.calls, verdict, tuple(run.denied), tuple(run.errors))
 
     async def replay(self, policy: Policy | None) -> tuple[tuple[TaskReplay, ...], tuple[TaskReplay, ...]]:
         """(user task replays, injection task replays) with ``policy`` (``None``: allow-all)."""
-        dispatcher = self.dispatcher(policy)
-        users = [await self.replay_user_task(task, dispatcher) for task in self.user_tasks()]
-        injections = [await self.replay_injection_task(task, dispatcher) for task in self.injection_tasks()]
+        users = [await self.replay_user_task(task, policy) for task in self.user_tasks()]
+        injections = [await self.replay_injection_task(task, policy) for task in self.injection_tasks()]
         return tuple(users), tuple(injections)
 
 

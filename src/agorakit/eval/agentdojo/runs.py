@@ -1,71 +1,88 @@
-"""One replayed run: its scope (who the user is), the calls it makes, and AgentDojo's verdicts on it.
+"""One replayed run (who its user is, the calls it makes) and AgentDojo's verdicts on it.
 
 Both replays (tasks alone, and user × injection pairs) are built from these:
-every call goes through a :class:`~agorakit.tools.ToolDispatcher` inside
-:func:`replay_run`, is logged by a :class:`CallLog`, and the run is judged by
-:func:`judge_utility` / :func:`judge_security`, which ask AgentDojo's checks in
-the order AgentDojo asks them.
+every call goes through the :class:`~agorakit.tools.ToolDispatcher` of a
+:class:`ReplayRun`, and the run is judged by :func:`judge_utility` /
+:func:`judge_security`, which ask AgentDojo's checks in AgentDojo's order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from agorakit.core.context import RunContext, using_context
 from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message, ToolCall, user
 from agorakit.eval.agentdojo.results import DeniedCall
+from agorakit.tools import Tool, ToolDispatcher, ToolResult
+from agorakit.trace.tracer import Tracer
 
 if TYPE_CHECKING:
     from agentdojo.base_tasks import BaseInjectionTask, BaseUserTask
     from agentdojo.functions_runtime import FunctionCall, TaskEnvironment
 
-    from agorakit.tools import ToolDispatcher, ToolResult
+    from agorakit.policy import Policy
 
 POLICY_DENIED = "PolicyDenied"
 REPLAY_AGENT = "agentdojo-replay"
 """The agent name a replayed run's context carries."""
 
 
-def replay_run(user_prompt: str | None) -> using_context:
-    """The scope of one replayed run: a fresh run id, and what the user said in it.
+class ReplayRun:
+    """One replayed run: who its user is, the dispatcher its calls go through, and what they did.
 
-    This is the one place that says which values of a replayed run come from
-    the user: the run's conversation holds a single user turn, ``user_prompt``
-    (a user task's ``PROMPT``; ``None`` for an injection task replayed on its
-    own, whose goal is the attacker's words, not the user's). Anything the
-    dispatcher or the policy keeps per run (values seen in tool outputs, say)
-    starts empty in each scope, so no run sees another's.
-    """
-    messages: list[Message] = [user(user_prompt)] if user_prompt else []
-    return using_context(RunContext(None, REPLAY_AGENT, new_run_id(), messages=messages))
+    Used as ``with ReplayRun(tools, policy, prompt, label) as run:`` around
+    the run's calls (``await run.make(call)``). Each run gets its own run id,
+    its own :class:`~agorakit.tools.ToolDispatcher` over ``tools`` with
+    ``policy`` (``None``: allow-all) and a tracer of that id with no sink,
+    and its own :class:`~agorakit.core.context.RunContext`, so anything the
+    dispatcher or the policy keeps per run starts empty in each.
 
+    ``user_prompt`` is the one place that says which values of a replayed
+    run come from the user: the run's conversation holds a single user turn,
+    that text (a user task's ``PROMPT``; ``None`` for an injection task
+    replayed on its own, whose goal is the attacker's words, not the user's).
 
-class CallLog:
-    """The ground-truth calls one run made through a dispatcher, and the trace AgentDojo's judges read.
-
-    The trace holds the calls that reached their tool: a call the policy
-    refused never ran, so it is not in it (a trace-based judge would
-    otherwise count an attack in which nothing happened). A call that ran
-    and failed is in it, with its error in :attr:`errors`.
+    :attr:`trace` is what AgentDojo's trace-based judges read: the calls
+    that reached their tool. A call the policy refused never ran, so it is
+    not in it (a judge would otherwise count an attack in which nothing
+    happened); a call that ran and failed is, with its error in :attr:`errors`.
     """
 
-    __slots__ = ("_dispatcher", "_label", "calls", "denied", "errors", "trace")
+    __slots__ = ("_label", "_scope", "calls", "denied", "dispatcher", "errors", "trace", "tracer")
 
-    def __init__(self, dispatcher: ToolDispatcher, label: str) -> None:
-        self._dispatcher = dispatcher
+    def __init__(
+        self,
+        tools: Sequence[Tool[..., Any]],
+        policy: Policy | None,
+        user_prompt: str | None,
+        label: str,
+    ) -> None:
+        run_id = new_run_id()
+        messages: list[Message] = [user(user_prompt)] if user_prompt else []
+        self._scope = using_context(RunContext(None, REPLAY_AGENT, run_id, messages=messages))
         self._label = label
+        self.dispatcher = ToolDispatcher(tools, default_timeout=None, policy=policy)
+        self.tracer = Tracer(run_id)
         self.calls = 0
         self.denied: list[DeniedCall] = []
         self.errors: list[str] = []
         self.trace: list[FunctionCall] = []
 
+    def __enter__(self) -> ReplayRun:
+        self._scope.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._scope.__exit__(*exc)
+
     async def make(self, function_call: FunctionCall) -> ToolResult:
-        """Make one AgentDojo ground-truth call through the dispatcher (and its policy)."""
+        """Make one AgentDojo ground-truth call through the run's dispatcher (and its policy)."""
         arguments = dict(function_call.args)
         call = ToolCall(f"{self._label}-{self.calls}", function_call.function, arguments)
         self.calls += 1
-        result = await self._dispatcher.execute(call)
+        result = await self.dispatcher.execute(call, self.tracer)
         if result.error_type == POLICY_DENIED:
             self.denied.append(DeniedCall(call.name, arguments, result.content))
             return result
