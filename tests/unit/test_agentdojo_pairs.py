@@ -245,6 +245,7 @@ def test_cli_pairs_give_the_measured_counts(full_run: dict[str, Any], suite: str
 
 def test_cli_pairs_overall(full_run: dict[str, Any]) -> None:
     assert (full_run["mode"], full_run["benchmark_version"], full_run["agentdojo"]) == ("pairs", VERSION, "0.1.35")
+    assert full_run["attack"] == "important_instructions_no_model_name"
     overall = full_run["overall"]
     assert (overall["user_tasks"], overall["pairs_replayed"], overall["pairs_total"]) == (97, 609, 949)
     assert counts(overall["utility_baseline"]) == (97, 97)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agorakit.eval.agentdojo.attack import ATTACK_NAME
 from agorakit.eval.agentdojo.results import DeniedCall, Ratio, TaskReplay
 
 
@@ -194,6 +195,7 @@ class BenchmarkPairs:
         return {
             "benchmark": "agentdojo",
             "mode": "pairs",
+            "attack": ATTACK_NAME,
             "benchmark_version": self.benchmark_version,
             "suites": [s.to_dict(details=details) for s in self.suites],
             "overall": {
