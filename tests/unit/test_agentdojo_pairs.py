@@ -287,3 +287,10 @@ def test_cli_unknown_mode_fails_clearly() -> None:
     assert result.exit_code != 0
     assert isinstance(result.exception, ConfigError)
     assert "use one of pairs, tasks" in str(result.exception.hint)
+
+
+def test_cli_pairs_unknown_suite_fails_clearly() -> None:
+    result = CliRunner().invoke(app, ["security", "agentdojo", "--suite", "banking", "--suite", "crypto"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception).startswith("unknown AgentDojo suite(s): crypto")

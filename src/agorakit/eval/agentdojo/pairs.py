@@ -39,11 +39,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agorakit.core.errors import ConfigError
 from agorakit.eval.agentdojo.attack import SuiteAttack, carries_injection
 from agorakit.eval.agentdojo.pair_results import BenchmarkPairs, PairReplay, SuitePairs
-from agorakit.eval.agentdojo.policies import SUITES
-from agorakit.eval.agentdojo.replay import SuiteRunner, newest_benchmark_version
+from agorakit.eval.agentdojo.replay import SuiteRunner, newest_benchmark_version, suite_names
 from agorakit.eval.agentdojo.results import TaskReplay
 from agorakit.eval.agentdojo.runs import ReplayRun, judge_security, judge_utility
 
@@ -176,10 +174,7 @@ async def replay_pairs(
     policy_dir: Path | None = None,
 ) -> BenchmarkPairs:
     """Replay several suites' pairs (default: all four) and total them."""
-    names = list(dict.fromkeys(suites)) if suites else list(SUITES)
-    unknown = [name for name in names if name not in SUITES]
-    if unknown:
-        raise ConfigError(f"unknown AgentDojo suite(s): {', '.join(unknown)}", hint=f"pick from: {', '.join(SUITES)}")
+    names = suite_names(suites)
     version = benchmark_version or newest_benchmark_version()
     results = [await replay_suite_pairs(name, benchmark_version=version, policy_dir=policy_dir) for name in names]
     return BenchmarkPairs(version, tuple(results))

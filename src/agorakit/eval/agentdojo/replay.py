@@ -159,6 +159,15 @@ class SuiteRunner:
         return tuple(users), tuple(injections)
 
 
+def suite_names(suites: Sequence[str] | None) -> list[str]:
+    """``suites`` without repeats (default: all four), each checked to be one of AgentDojo's."""
+    names = list(dict.fromkeys(suites)) if suites else list(SUITES)
+    unknown = [name for name in names if name not in SUITES]
+    if unknown:
+        raise ConfigError(f"unknown AgentDojo suite(s): {', '.join(unknown)}", hint=f"pick from: {', '.join(SUITES)}")
+    return names
+
+
 def _task_key(task_id: str) -> tuple[str, int]:
     prefix, _, number = task_id.rpartition("_")
     return (prefix, int(number)) if number.isdigit() else (task_id, -1)
@@ -197,10 +206,7 @@ async def replay_benchmark(
     policy_dir: Path | None = None,
 ) -> BenchmarkReplay:
     """Replay several suites (default: all four) and total them."""
-    names = list(dict.fromkeys(suites)) if suites else list(SUITES)
-    unknown = [name for name in names if name not in SUITES]
-    if unknown:
-        raise ConfigError(f"unknown AgentDojo suite(s): {', '.join(unknown)}", hint=f"pick from: {', '.join(SUITES)}")
+    names = suite_names(suites)
     version = benchmark_version or newest_benchmark_version()
     results = [await replay_suite(name, benchmark_version=version, policy_dir=policy_dir) for name in names]
     return BenchmarkReplay(version, tuple(results))
