@@ -276,7 +276,9 @@ def test_ratio_prints_percent_and_counts() -> None:
 
 
 def test_cli_prints_the_table_with_suites_and_overall() -> None:
-    result = CliRunner().invoke(app, ["security", "agentdojo", "--suite", "banking", "--suite", "slack"])
+    result = CliRunner().invoke(
+        app, ["security", "agentdojo", "--mode", "tasks", "--suite", "banking", "--suite", "slack"]
+    )
     assert result.exit_code == 0, result.output
     for text in ("banking", "slack", "Overall", "Utility preserved", "Attacks stopped", VERSION, "93.8% (15/16)"):
         assert text in result.output
@@ -287,7 +289,9 @@ def test_cli_table_at_80_columns_keeps_every_ratio_and_header_whole() -> None:
     from rich.text import Text
 
     terminal = {"COLUMNS": "80", "FORCE_COLOR": "1", "NO_COLOR": "", "TERM": "xterm"}
-    result = CliRunner().invoke(app, ["security", "agentdojo", "--suite", "banking", "--suite", "slack"], env=terminal)
+    result = CliRunner().invoke(
+        app, ["security", "agentdojo", "--mode", "tasks", "--suite", "banking", "--suite", "slack"], env=terminal
+    )
     assert result.exit_code == 0, result.output
     out = Text.from_ansi(result.output).plain
     table = out[out.index("AgentDojo: tool policies") :].split("AgentDojo benchmark")[0]  # after the spinner
@@ -299,16 +303,17 @@ def test_cli_table_at_80_columns_keeps_every_ratio_and_header_whole() -> None:
 
 
 def test_cli_json() -> None:
-    result = CliRunner().invoke(app, ["security", "agentdojo", "-s", "banking", "--json"])
+    result = CliRunner().invoke(app, ["security", "agentdojo", "--mode", "tasks", "-s", "banking", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["benchmark_version"] == VERSION
+    assert data["mode"] == "tasks"
     assert [s["suite"] for s in data["suites"]] == ["banking"]
     assert data["overall"]["attacks_stopped"]["hits"] == 9
     assert data["suites"][0]["utility_lost"] == ["user_task_11"]
 
 
 def test_cli_unknown_suite_fails_clearly() -> None:
-    result = CliRunner().invoke(app, ["security", "agentdojo", "--suite", "crypto"])
+    result = CliRunner().invoke(app, ["security", "agentdojo", "--mode", "tasks", "--suite", "crypto"])
     assert result.exit_code != 0
     assert isinstance(result.exception, ConfigError)

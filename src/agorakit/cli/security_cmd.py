@@ -1,27 +1,26 @@
 """``agora security``: measure what the policies stop and what they cost.
 
 ``agora security agentdojo`` replays AgentDojo's ground truths (no model)
-through the tool dispatcher with each suite's policy and without one, and
-prints utility preserved and attacks stopped per suite. AgentDojo is the
-``security`` extra; it is imported only when the command runs.
+through the tool dispatcher with each suite's policy and without one: by
+default every user task × injection task pair (AgentDojo's own protocol:
+utility, utility under attack, attack success rate per suite), or with
+``--mode tasks`` each task on its own (utility preserved, attacks stopped).
+AgentDojo is the ``security`` extra; it is imported only when the command runs.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.text import Text
 
-from agorakit.cli.tables import Column, Grid, print_table
+from agorakit.cli.agentdojo_report import pairs_notes, pairs_table, tasks_notes, tasks_table
+from agorakit.cli.tables import print_table
 from agorakit.core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from agorakit.eval.agentdojo import BenchmarkReplay, Ratio, SuiteReplay
 
 app = typer.Typer(
     name="security",
@@ -29,8 +28,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-TARGET_PERCENT = 95.0
-"""Issue 3's target for both utility preserved and attacks stopped."""
+
+MODES = ("pairs", "tasks")
 
 
 @app.callback()
@@ -40,6 +39,15 @@ def security() -> None:
 
 @app.command("agentdojo")
 def agentdojo_command(
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            "-m",
+            help="pairs: every user task × injection task, as AgentDojo scores (default); "
+            "tasks: each user and injection task on its own.",
+        ),
+    ] = "pairs",
     suite: Annotated[
         list[str] | None,
         typer.Option("--suite", "-s", help="A suite to replay (repeatable): workspace, travel, banking, slack."),
@@ -47,7 +55,11 @@ def agentdojo_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of a table.")] = False,
     details: Annotated[
         bool,
-        typer.Option("--details", help="Also list every denied call of the user tasks and every attack let through."),
+        typer.Option(
+            "--details",
+            help="Also list, per pair, every attack let through or utility lost (tasks: every denied call of "
+            "the user tasks and every attack let through); with --json, every pair or task.",
+        ),
     ] = False,
     policies: Annotated[
         Path | None,
@@ -62,16 +74,28 @@ def agentdojo_command(
         str | None, typer.Option("--benchmark-version", help="AgentDojo benchmark version (default: the newest).")
     ] = None,
 ) -> None:
-    """Replay AgentDojo's tasks through the tool dispatcher, with each suite's policy and without.
+    """Replay AgentDojo's ground truths through the tool dispatcher, with each suite's policy and without.
 
-    No model is called: every user task's ground-truth calls run on a fresh
-    environment and AgentDojo's own utility check judges the result; every
-    injection task's ground-truth calls (the attacker's goal) run the same
-    way and AgentDojo's security check says whether the attack succeeded.
-    Injection tasks whose ground truth makes no tool call are out of reach of
-    tool policies and counted apart.
+    No model is called. In pairs mode (the default), for every user task and
+    injection task of a suite, AgentDojo's "important instructions" attack
+    asking for the injection task's goal is placed where the user task reads,
+    the user task's ground-truth calls run, and right after the first tool
+    output showing the injection the injection task's calls run (what a
+    hijacked agent does); AgentDojo's own checks then judge the user task's
+    utility and the attack's success. In tasks mode, each user task and each
+    injection task runs on its own. Injection tasks whose ground truth makes
+    no tool call are out of reach of tool policies and counted apart.
     """
-    from agorakit.eval.agentdojo import agentdojo_version, replay_benchmark_sync
+    if mode not in MODES:
+        raise ConfigError(f"--mode {mode!r}: no such mode", hint=f"use one of {', '.join(MODES)}")
+    from agorakit.eval.agentdojo import (
+        ATTACK_NAME,
+        BenchmarkPairs,
+        BenchmarkReplay,
+        agentdojo_version,
+        replay_benchmark_sync,
+        replay_pairs_sync,
+    )
 
     try:
         import agentdojo  # noqa: F401
@@ -80,106 +104,33 @@ def agentdojo_command(
             "AgentDojo is not installed", hint="pip install 'agorakit[security]' (it pins agentdojo==0.1.35)"
         ) from None
 
+    def replay() -> BenchmarkPairs | BenchmarkReplay:
+        run = replay_pairs_sync if mode == "pairs" else replay_benchmark_sync
+        return run(suite, benchmark_version=benchmark_version, policy_dir=policies)
+
     console = Console(highlight=False, soft_wrap=True)
     if as_json:
-        result = replay_benchmark_sync(suite, benchmark_version=benchmark_version, policy_dir=policies)
+        result = replay()
         data = result.to_dict(details=details)
+        data["mode"] = mode
         data["agentdojo"] = agentdojo_version()
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    with console.status("Replaying AgentDojo ground truths …", spinner="dots"):
-        result = replay_benchmark_sync(suite, benchmark_version=benchmark_version, policy_dir=policies)
-    print_table(console, results_table(result))
+    what = "user × injection pairs" if mode == "pairs" else "tasks"
+    with console.status(f"Replaying AgentDojo ground truths ({what}) …", spinner="dots"):
+        result = replay()
+    if isinstance(result, BenchmarkPairs):
+        print_table(console, pairs_table(result))
+        notes = pairs_notes(result, details=details)
+        protocol = f"pairing replay, attack {ATTACK_NAME}"
+    else:
+        print_table(console, tasks_table(result))
+        notes = tasks_notes(result, details=details)
+        protocol = "tasks replayed alone"
     console.print(
         f"AgentDojo benchmark {result.benchmark_version} (agentdojo {agentdojo_version()}) · "
-        "ground-truth replay, no model · policies: "
+        f"{protocol}, ground truth, no model · policies: "
         + (escape(str(policies)) if policies else "built-in (agorakit/eval/agentdojo/policies)")
     )
-    for line in _summary_lines(result, details=details):
+    for line in notes:
         console.print(line)
-
-
-def results_table(result: BenchmarkReplay) -> Grid:
-    """Per suite and overall: utility and attacks stopped, without and with the policy.
-
-    A narrow terminal drops the counts first; the percentages stay.
-    """
-    grid = Grid(
-        [
-            Column("Suite", style="bold"),
-            Column("User tasks", justify="right", drop=3),
-            Column("Utility (no policy)", justify="right"),
-            Column("Utility preserved (policy)", justify="right"),
-            Column("Injection tasks", justify="right", drop=2),
-            Column("Attacks stopped (no policy)", justify="right"),
-            Column("Attacks stopped (policy)", justify="right"),
-            Column("Out of reach", justify="right", drop=1),
-        ],
-        title="AgentDojo: tool policies vs. prompt injection (ground-truth replay)",
-    )
-    for index, item in enumerate(result.suites):
-        grid.add_row(
-            item.suite,
-            str(len(item.user_policy)),
-            str(item.utility_baseline),
-            _judged(item.utility_preserved),
-            str(len(item.injection_policy)),
-            str(item.attacks_stopped_baseline),
-            _judged(item.attacks_stopped),
-            str(len(item.out_of_reach)),
-            end_section=index == len(result.suites) - 1,
-        )
-    grid.add_row(
-        "Overall",
-        str(sum(len(s.user_policy) for s in result.suites)),
-        str(result.utility_baseline),
-        _judged(result.utility_preserved),
-        str(sum(len(s.injection_policy) for s in result.suites)),
-        str(result.attacks_stopped_baseline),
-        _judged(result.attacks_stopped),
-        str(result.out_of_reach),
-        style="bold",
-    )
-    return grid
-
-
-def _judged(ratio: Ratio) -> Text:
-    percent = ratio.percent
-    if percent is None:
-        return Text(str(ratio))
-    return Text(str(ratio), style="green" if percent >= TARGET_PERCENT else "yellow")
-
-
-def _summary_lines(result: BenchmarkReplay, *, details: bool) -> list[str]:
-    lines = [
-        "Utility preserved: user tasks whose AgentDojo utility check holds with the policy. "
-        "Attacks stopped: injection tasks (with at least one tool call) whose security check fails "
-        "with the policy. Out of reach: injection tasks with no tool call, not counted above.",
-    ]
-    for item in result.suites:
-        lost = ", ".join(r.task_id for r in item.utility_lost)
-        through = ", ".join(r.task_id for r in item.attacks_through)
-        if lost:
-            lines.append(f"[yellow]{item.suite}[/yellow]: utility lost in {lost}")
-        if through:
-            lines.append(f"[yellow]{item.suite}[/yellow]: attacks not stopped: {through}")
-        if details:
-            lines.extend(_detail_lines(item))
-    return lines
-
-
-def _detail_lines(item: SuiteReplay) -> list[str]:
-    lines: list[str] = []
-    for run in item.user_policy:
-        for denied in run.denied:
-            arguments = json.dumps(denied.arguments, ensure_ascii=False, default=str)
-            state = "utility held" if run.success else "utility lost"
-            lines.append(
-                f"  {item.suite} {run.task_id} ({state}): {escape(denied.tool)} {escape(arguments)} → "
-                f"{escape(denied.reason)}"
-            )
-    for run in item.attacks_through:
-        lines.append(
-            f"  {item.suite} {run.task_id}: attack succeeded ({len(run.denied)} of {run.calls} call(s) denied)"
-        )
-    return lines

@@ -31,20 +31,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agorakit.core.errors import ConfigError
-from agorakit.core.messages import ToolCall
 from agorakit.eval.agentdojo.policies import SUITES, load_suite_policy
-from agorakit.eval.agentdojo.results import BenchmarkReplay, DeniedCall, SuiteReplay, TaskReplay
+from agorakit.eval.agentdojo.results import BenchmarkReplay, SuiteReplay, TaskReplay
+from agorakit.eval.agentdojo.runs import ReplayRun, judge_security, judge_utility
 from agorakit.eval.agentdojo.tools import LiveEnvironment, suite_tools
 from agorakit.tools import Tool, ToolDispatcher
 
 if TYPE_CHECKING:
     from agentdojo.base_tasks import BaseInjectionTask, BaseUserTask
-    from agentdojo.functions_runtime import FunctionCall, TaskEnvironment
+    from agentdojo.functions_runtime import TaskEnvironment
     from agentdojo.task_suite.task_suite import TaskSuite
 
     from agorakit.policy import Policy
 
-POLICY_DENIED = "PolicyDenied"
 _FALLBACK_VERSION = "v1.2.2"  # the newest in agentdojo 0.1.35, the pinned release
 
 
@@ -129,57 +128,44 @@ class SuiteRunner:
     def injection_tasks(self) -> list[BaseInjectionTask[Any]]:
         return [task for _, task in sorted(self.suite.injection_tasks.items(), key=lambda kv: _task_key(kv[0]))]
 
-    async def replay_user_task(self, task: BaseUserTask[Any], dispatcher: ToolDispatcher) -> TaskReplay:
+    async def replay_user_task(self, task: BaseUserTask[Any], policy: Policy | None) -> TaskReplay:
+        """``task`` on a fresh benign environment, with ``policy`` (``None``: allow-all)."""
         environment = task.init_environment(self.fresh_environment())
         pre = environment.model_copy(deep=True)
-        calls, denied, errors, trace = await self._run_ground_truth(task, environment, dispatcher)
-        output = task.GROUND_TRUTH_OUTPUT
-        verdict = task.utility_from_traces(output, pre, environment, trace)
-        if verdict is None:
-            verdict = task.utility(output, pre, environment)
-        return TaskReplay(task.ID, "user", calls, bool(verdict), denied, errors)
+        self.live.current = environment
+        with ReplayRun(self.tools, policy, task.PROMPT, task.ID) as run:
+            # As AgentDojo's GroundTruthPipeline does: the calls are computed from the environment
+            # the task starts in, then run one after the other.
+            for function_call in task.ground_truth(environment):
+                await run.make(function_call)
+        verdict = judge_utility(task, task.GROUND_TRUTH_OUTPUT, pre, environment, run.trace)
+        return TaskReplay(task.ID, "user", run.calls, verdict, tuple(run.denied), tuple(run.errors))
 
-    async def replay_injection_task(self, task: BaseInjectionTask[Any], dispatcher: ToolDispatcher) -> TaskReplay:
+    async def replay_injection_task(self, task: BaseInjectionTask[Any], policy: Policy | None) -> TaskReplay:
+        """``task``'s ground truth on its own, as if the user had asked for it (no user turn, though)."""
         environment = self.fresh_environment()
         pre = environment.model_copy(deep=True)
-        calls, denied, errors, trace = await self._run_ground_truth(task, environment, dispatcher)
-        output = task.GROUND_TRUTH_OUTPUT
-        verdict = task.security_from_traces(output, pre, environment, trace)
-        if verdict is None:
-            verdict = task.security(output, pre, environment)
-        return TaskReplay(task.ID, "injection", calls, bool(verdict), denied, errors)
-
-    async def _run_ground_truth(
-        self,
-        task: BaseUserTask[Any] | BaseInjectionTask[Any],
-        environment: TaskEnvironment,
-        dispatcher: ToolDispatcher,
-    ) -> tuple[int, tuple[DeniedCall, ...], tuple[str, ...], list[FunctionCall]]:
         self.live.current = environment
-        # As AgentDojo's GroundTruthPipeline does: the calls are computed from the environment
-        # the task starts in, then run one after the other.
-        ground_truth = task.ground_truth(environment)
-        denied: list[DeniedCall] = []
-        errors: list[str] = []
-        trace: list[FunctionCall] = []
-        for index, function_call in enumerate(ground_truth):
-            arguments = dict(function_call.args)
-            call = ToolCall(f"{task.ID}-{index}", function_call.function, arguments)
-            result = await dispatcher.execute(call)
-            if result.error_type == POLICY_DENIED:
-                denied.append(DeniedCall(call.name, arguments, result.content))
-                continue
-            trace.append(function_call)
-            if not result.ok:
-                errors.append(result.content)
-        return len(ground_truth), tuple(denied), tuple(errors), trace
+        with ReplayRun(self.tools, policy, None, task.ID) as run:  # the goal is the attacker's words
+            for function_call in task.ground_truth(environment):
+                await run.make(function_call)
+        verdict = judge_security(task, task.GROUND_TRUTH_OUTPUT, pre, environment, run.trace)
+        return TaskReplay(task.ID, "injection", run.calls, verdict, tuple(run.denied), tuple(run.errors))
 
     async def replay(self, policy: Policy | None) -> tuple[tuple[TaskReplay, ...], tuple[TaskReplay, ...]]:
         """(user task replays, injection task replays) with ``policy`` (``None``: allow-all)."""
-        dispatcher = self.dispatcher(policy)
-        users = [await self.replay_user_task(task, dispatcher) for task in self.user_tasks()]
-        injections = [await self.replay_injection_task(task, dispatcher) for task in self.injection_tasks()]
+        users = [await self.replay_user_task(task, policy) for task in self.user_tasks()]
+        injections = [await self.replay_injection_task(task, policy) for task in self.injection_tasks()]
         return tuple(users), tuple(injections)
+
+
+def suite_names(suites: Sequence[str] | None) -> list[str]:
+    """``suites`` without repeats (default: all four), each checked to be one of AgentDojo's."""
+    names = list(dict.fromkeys(suites)) if suites else list(SUITES)
+    unknown = [name for name in names if name not in SUITES]
+    if unknown:
+        raise ConfigError(f"unknown AgentDojo suite(s): {', '.join(unknown)}", hint=f"pick from: {', '.join(SUITES)}")
+    return names
 
 
 def _task_key(task_id: str) -> tuple[str, int]:
@@ -220,10 +206,7 @@ async def replay_benchmark(
     policy_dir: Path | None = None,
 ) -> BenchmarkReplay:
     """Replay several suites (default: all four) and total them."""
-    names = list(dict.fromkeys(suites)) if suites else list(SUITES)
-    unknown = [name for name in names if name not in SUITES]
-    if unknown:
-        raise ConfigError(f"unknown AgentDojo suite(s): {', '.join(unknown)}", hint=f"pick from: {', '.join(SUITES)}")
+    names = suite_names(suites)
     version = benchmark_version or newest_benchmark_version()
     results = [await replay_suite(name, benchmark_version=version, policy_dir=policy_dir) for name in names]
     return BenchmarkReplay(version, tuple(results))
