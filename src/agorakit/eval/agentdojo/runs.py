@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from agorakit.core.context import RunContext, using_context
 from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message, ToolCall, user
+from agorakit.core.provenance import Provenance, recording
 from agorakit.eval.agentdojo.results import DeniedCall
 from agorakit.tools import Tool, ToolDispatcher, ToolResult
 from agorakit.trace.tracer import Tracer
@@ -42,7 +43,11 @@ class ReplayRun:
     ``user_prompt`` is the one place that says which values of a replayed
     run come from the user: the run's conversation holds a single user turn,
     that text (a user task's ``PROMPT``; ``None`` for an injection task
-    replayed on its own, whose goal is the attacker's words, not the user's).
+    replayed on its own, whose goal is the attacker's words, not the user's),
+    and so does the run's :class:`~agorakit.core.provenance.Provenance`
+    record, current while the run is entered: the dispatcher adds every tool
+    output to it, labelled with the trust the policy gives the tool, and the
+    policy's ``source`` rules look the calls' values up in it.
 
     :attr:`trace` is what AgentDojo's trace-based judges read: the calls
     that reached their tool. A call the policy refused never ran, so it is
@@ -50,7 +55,18 @@ class ReplayRun:
     happened); a call that ran and failed is, with its error in :attr:`errors`.
     """
 
-    __slots__ = ("_label", "_scope", "calls", "denied", "dispatcher", "errors", "trace", "tracer")
+    __slots__ = (
+        "_label",
+        "_recording",
+        "_scope",
+        "calls",
+        "denied",
+        "dispatcher",
+        "errors",
+        "provenance",
+        "trace",
+        "tracer",
+    )
 
     def __init__(
         self,
@@ -62,6 +78,8 @@ class ReplayRun:
         run_id = new_run_id()
         messages: list[Message] = [user(user_prompt)] if user_prompt else []
         self._scope = using_context(RunContext(None, REPLAY_AGENT, run_id, messages=messages))
+        self.provenance = Provenance([user_prompt] if user_prompt else [])
+        self._recording = recording(self.provenance)
         self._label = label
         self.dispatcher = ToolDispatcher(tools, default_timeout=None, policy=policy)
         self.tracer = Tracer(run_id)
@@ -72,9 +90,11 @@ class ReplayRun:
 
     def __enter__(self) -> ReplayRun:
         self._scope.__enter__()
+        self._recording.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._recording.__exit__(*exc)
         self._scope.__exit__(*exc)
 
     async def make(self, function_call: FunctionCall) -> ToolResult:
