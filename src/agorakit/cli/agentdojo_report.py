@@ -18,7 +18,7 @@ TARGET_PERCENT = 95.0
 TARGET_ATTACK_SUCCESS = 2.0
 """Issue 15's target for the attack success rate over all pairs, with the policies (pairs mode)."""
 NO_POLICY = "none"
-WITH_POLICY = "suite policy"
+WITH_POLICY = "suite"
 
 
 # --- pairs mode ----------------------------------------------------------------------------

@@ -23,6 +23,19 @@ its tokens, applying in order:
 :func:`value_tokens` does the same for a tool argument: a number becomes its
 decimal token (``1000.0`` is ``1000``; its sign, like a ``-`` in text, is
 punctuation), a boolean ``true``/``false``.
+
+Dates: :func:`date_keys` lists the calendar days a text writes with a month
+name, as extra lookup keys. A day is a month name (``January``, ``Jan``,
+``Sept``) next to a day number (``11``, ``11th``; 1 to 31), in either order,
+with ``of`` allowed between day and month (``the 14th of November``), and a
+four-digit year right after (``January 11th 2025``, ``May 1st, 2024``):
+tokens are compared, so spaces and punctuation between the parts do not
+matter. A day with a year gives the key ``2025 01 11`` (the tokens of the
+ISO form ``2025-01-11``); one without, the year-less key ``~01-11`` (no token
+holds ``~``, so it never meets ordinary text). An ISO date in a text needs no
+key: its tokens already are ``2025 01 11``. :func:`date_value` reads an
+argument that is an ISO date or date-time (``2025-01-11``,
+``2025-01-11 09:00``, ``2025-01-11T09:00:00``) as the keys of its day.
 """
 
 from __future__ import annotations
@@ -39,6 +52,25 @@ _DEFAULT_PORT = re.compile(r"(?<=[\w.-]):(?:80|443)(?=[/?#\s]|$)")
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?!\w)|\w+")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _DECIMAL = re.compile(r"\d+\.\d+")
+
+_MONTH_NAMES: tuple[tuple[str, ...], ...] = (
+    ("jan", "january"),
+    ("feb", "february"),
+    ("mar", "march"),
+    ("apr", "april"),
+    ("may",),
+    ("jun", "june"),
+    ("jul", "july"),
+    ("aug", "august"),
+    ("sep", "sept", "september"),
+    ("oct", "october"),
+    ("nov", "november"),
+    ("dec", "december"),
+)
+_MONTH_NUMBERS: dict[str, int] = {name: number for number, names in enumerate(_MONTH_NAMES, start=1) for name in names}
+_DAY = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?")
+_YEAR_TOKEN = re.compile(r"\d{4}")
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 
 
 def tokens(text: str) -> list[str]:
@@ -96,3 +128,59 @@ def _number(token: str) -> list[str]:
         fraction = fraction.rstrip("0")
         return [f"{whole}.{fraction}" if fraction else whole]
     return [token]
+
+
+def date_keys(text: str) -> list[str]:
+    """The lookup keys of the days ``text`` writes with a month name (see the module's docstring)."""
+    return token_date_keys(tokens(text))
+
+
+def token_date_keys(words: list[str]) -> list[str]:
+    """:func:`date_keys` of a text already cut into its normalized tokens.
+
+    A day is a month name (full, three letters, or ``sept``) next to a day number (1 to 31,
+    ``1st``, ``2nd``, ``3rd``, ``11th``), in either order, with ``of`` allowed between a day
+    and its month; a four-digit year right after makes it that year's day.
+    """
+    keys: list[str] = []
+    count = len(words)
+    for index, word in enumerate(words):
+        month = _MONTH_NUMBERS.get(word)
+        if month is None:
+            continue
+        after = index + 1
+        if after < count and (day := _day(words[after])):  # "May 1st 2024"
+            keys.append(_key(month, day, words, after + 1))
+        before = index - 2 if index >= 2 and words[index - 1] == "of" else index - 1
+        if before >= 0 and (day := _day(words[before])):  # "the 1st of May 2024"
+            keys.append(_key(month, day, words, after))
+    return keys
+
+
+def _day(word: str) -> int:
+    match = _DAY.fullmatch(word)
+    if match is None:
+        return 0
+    day = int(match.group(1))
+    return day if day <= 31 else 0
+
+
+def _key(month: int, day: int, words: list[str], year_at: int) -> str:
+    if year_at < len(words) and _YEAR_TOKEN.fullmatch(words[year_at]):
+        return f"{words[year_at]} {month:02d} {day:02d}"
+    return f"~{month:02d}-{day:02d}"
+
+
+def date_value(value: str) -> tuple[list[str], str] | None:
+    """An ISO date or date-time argument as (the tokens of its day, its year-less key), else None.
+
+    ``2025-01-11 09:00`` gives (``["2025", "01", "11"]``, ``"~01-11"``): the time of day is not
+    part of the day.
+    """
+    if len(value) < 10 or not value[0].isdigit():
+        return None
+    match = _ISO_DAY.fullmatch(value.strip())
+    if match is None:
+        return None
+    year, month, day = match.groups()
+    return [year, month, day], f"~{month}-{day}"

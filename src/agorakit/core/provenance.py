@@ -16,6 +16,13 @@ holding ``GB29NWBK60161331926819``, ``1000.0`` in ``pay 1,000 EUR``, and
 ``1000``, nor ``mark@example.com`` in ``email Mark at example.com``. A value
 with no tokens (``""``) occurs everywhere.
 
+A **date** value (an ISO date or date-time: ``2025-01-11``, ``2025-01-11 09:00``)
+occurs where a text writes that day: in ISO form, or with a month name
+(``January 11th 2025``, ``11th of January, 2025``); a day written without a
+year (``January 11th``) stands for that day in any year. The time of day is
+not compared (a user who asks for "a reminder on October 15th" leaves the
+hour to the assistant). See :func:`agorakit.core.normalize.token_date_keys`.
+
 Speed: texts are indexed when first needed (recording is an append), once:
 every run of up to :data:`INDEXED_TOKENS` tokens becomes a key of a hash
 table per source, so finding a value of that many tokens or fewer is a few
@@ -29,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from contextvars import ContextVar, Token
 from typing import Literal
 
-from agorakit.core.normalize import tokens
+from agorakit.core.normalize import date_value, token_date_keys, tokens
 
 Trust = Literal["trusted", "untrusted"]
 """The trust a policy gives a tool's output. Only ``trusted`` output can vouch for a value."""
@@ -112,6 +119,9 @@ class _Index:
                 for end in range(start + 1, min(start + INDEXED_TOKENS, count)):
                     key = f"{key} {words[end]}"
                     setdefault(key, label)
+            if count > 1:
+                for key in token_date_keys(words):
+                    setdefault(key, label)
         self.pending.clear()
 
 
@@ -179,8 +189,18 @@ class Provenance:
         return found if found is not None else NOWHERE
 
     def occurs(self, value: str, sources: Sequence[Source]) -> Finding:
-        """:meth:`find` for a text value (normalized here)."""
-        return self.find(tokens(value), sources)
+        """:meth:`find` for a text value (normalized here; a date value as its day, see above)."""
+        day = date_value(value)
+        if day is None:
+            return self.find(tokens(value), sources)
+        full, yearless = day
+        found = self.find(full, sources)
+        if found.where in sources:
+            return found
+        anyyear = self.find([yearless], sources)
+        if anyyear.where in sources or found.where is None:
+            return anyyear
+        return found
 
     def __repr__(self) -> str:
         return (

@@ -50,7 +50,10 @@ def trace_sources(
 def _locate(provenance: Provenance, value: Any, sources: Sequence[Source]) -> str | tuple[Any, Finding]:
     """Where ``value`` was found (described), or (the element that failed, its finding)."""
     if value.__class__ in _SCALARS:
-        finding = provenance.find(value_tokens(value), sources)
+        if value.__class__ is str:
+            finding = provenance.occurs(value, sources)
+        else:
+            finding = provenance.find(value_tokens(value), sources)
         if finding.where not in sources:
             return value, finding
         return finding.text
