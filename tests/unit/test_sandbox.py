@@ -252,6 +252,9 @@ async def test_blocks_and_their_tool_calls_are_traced(isolation: Isolation) -> N
     events = [record for record in sink.records if record[0] == "event" and record[4] == "sandbox.start"]
     assert len(events) == 1
     assert events[0][5]["agorakit.sandbox.backend"] == isolation.backend
+    assert events[0][5]["agorakit.sandbox.seccomp"] == isolation.seccomp
+    starts = [record for record in sink.records if record[0] == "span_start" and record[4] == "execute_code sandbox"]
+    assert starts and all(record[6]["agorakit.sandbox.seccomp"] == isolation.seccomp for record in starts)
     found = spans(sink)
     blocks = [span for span in found.values() if span["name"] == "execute_code sandbox"]
     [call_span] = [span for span in found.values() if span["name"] == "execute_tool add"]

@@ -308,5 +308,6 @@ def test_missing_bubblewrap_is_reported_not_hidden(monkeypatch: pytest.MonkeyPat
 def test_plain_backend_reports_no_isolation() -> None:
     report = detect_isolation("rlimits-only")
     assert (report.network_isolated, report.filesystem_isolated, report.pid_isolated) == (False, False, False)
-    assert report.summary() == "rlimits-only: no namespace isolation"
+    seccomp = "; seccomp" if report.seccomp else "; no seccomp"
+    assert report.summary() == "rlimits-only: no namespace isolation" + seccomp
     assert any("no namespaces" in note for note in report.notes)

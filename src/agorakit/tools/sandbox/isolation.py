@@ -3,8 +3,9 @@
 :func:`detect_isolation` starts the interpreter under the strongest backend
 that works (bubblewrap, then ``unshare``, then plain rlimits) and has it
 report what it sees: its network interfaces, its pid, whether a file the
-host just created outside its workdir is visible. The :class:`Isolation`
-report says what held; ``notes`` say what is weaker than one would hope.
+host just created outside its workdir is visible, and whether the seccomp
+filter installs and refuses what it should. The :class:`Isolation` report
+says what held; ``notes`` say what is weaker than one would hope.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Literal
 
 from agorakit.tools.sandbox.launch import (
     BACKENDS,
+    INSIDE_RUNNER,
+    RUNNER_FILE,
     Backend,
     Interpreter,
     bubblewrap_mode,
@@ -27,17 +30,37 @@ from agorakit.tools.sandbox.launch import (
     running_as_root,
 )
 from agorakit.tools.sandbox.limits import SandboxError
+from agorakit.tools.sandbox.seccomp import filter_for_this_machine
 
 PROBE_TIMEOUT_S = 20.0
 # Runs inside the candidate sandbox: reports what it can see, as one JSON line.
+# argv: the host-only file, then (when a filter is to be tried) the runner's path and the filter.
 _PROBE = """
 import json, os, socket, sys
 try:
     names = [name for _, name in socket.if_nameindex()]
 except OSError:
     names = []
-print(json.dumps({"interfaces": names, "pid": os.getpid(), "uid": os.getuid(),
-                  "sees_host_file": os.path.exists(sys.argv[1])}))
+seen = {"interfaces": names, "pid": os.getpid(), "uid": os.getuid(), "sees_host_file": os.path.exists(sys.argv[1])}
+if len(sys.argv) > 3:
+    import ctypes, importlib.util
+    spec = importlib.util.spec_from_file_location("agorakit_runner", sys.argv[2])
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    try:
+        runner.install_seccomp(bytes.fromhex(sys.argv[3]))
+    except Exception as error:
+        seen["seccomp"] = f"the filter could not be installed: {error}"
+    else:
+        libc = ctypes.CDLL(None, use_errno=True)
+        refused = libc.unshare(0x10000000) == -1 and ctypes.get_errno() == 1
+        with open("/proc/self/status") as status:
+            mode = [line.split()[1] for line in status if line.startswith("Seccomp:")]
+        if mode != ["2"]:
+            seen["seccomp"] = f"the filter was installed but /proc reports seccomp mode {mode}"
+        else:
+            seen["seccomp"] = "ok" if refused else "the filter was installed but did not refuse unshare(CLONE_NEWUSER)"
+print(json.dumps(seen))
 """
 
 
@@ -53,7 +76,10 @@ class Isolation:
     - ``filesystem_isolated``: the host's files outside the workdir are invisible.
     - ``pid_isolated``: the code cannot see or signal host processes.
     - ``user_namespace``: the code runs in its own user namespace.
-    - ``notes``: known weaknesses of this setup, and why stronger backends were not used.
+    - ``seccomp``: a seccomp filter refuses the system calls code never needs
+      (see :mod:`agorakit.tools.sandbox.seccomp`) in every sandboxed process.
+    - ``notes``: known weaknesses of this setup, why stronger backends were not
+      used, and why a protection above is unavailable here.
     """
 
     backend: Backend
@@ -61,10 +87,11 @@ class Isolation:
     filesystem_isolated: bool
     pid_isolated: bool
     user_namespace: bool
+    seccomp: bool = False
     notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        """One line, e.g. ``bubblewrap: network, filesystem, pid isolated``."""
+        """One line, e.g. ``bubblewrap: network, filesystem, pid isolated; seccomp``."""
         kinds = [
             name
             for name, held in (
@@ -76,7 +103,8 @@ class Isolation:
         ]
         isolated = f"{', '.join(kinds)} isolated" if kinds else "no namespace isolation"
         userns = "; user namespace" if self.user_namespace else ""
-        return f"{self.backend}: {isolated}{userns}"
+        seccomp = "; seccomp" if self.seccomp else "; no seccomp"
+        return f"{self.backend}: {isolated}{userns}{seccomp}"
 
 
 def detect_isolation(
@@ -91,21 +119,28 @@ def detect_isolation(
         raise SandboxError(f"unknown sandbox backend {backend!r}", hint=f"use one of: auto, {', '.join(BACKENDS)}")
     interpreter = interpreter or Interpreter.current()
     candidates: tuple[Backend, ...] = BACKENDS if backend == "auto" else (backend,)
+    program, arch = filter_for_this_machine()
     failures: list[str] = []
     for candidate in candidates:
         try:
-            seen = _probe(candidate, interpreter)
+            seen = _probe(candidate, interpreter, program)
         except SandboxError as error:
             if backend != "auto":
                 raise
             failures.append(f"{candidate} unavailable: {error.message}")
             continue
-        return _report(candidate, seen, failures)
+        if program is None:
+            seccomp_problem: str | None = arch
+        elif seen.get("seccomp") != "ok":
+            seccomp_problem = str(seen.get("seccomp", "the probe did not report on it"))
+        else:
+            seccomp_problem = None
+        return _report(candidate, seen, failures, seccomp_problem)
     raise SandboxError("no sandbox backend works on this machine: " + "; ".join(failures))
 
 
-def _probe(backend: Backend, interpreter: Interpreter) -> dict[str, object]:
-    """Start the interpreter under ``backend`` and return what it saw."""
+def _probe(backend: Backend, interpreter: Interpreter, program: bytes | None) -> dict[str, object]:
+    """Start the interpreter under ``backend`` and return what it saw (trying ``program`` as its filter)."""
     if backend == "bubblewrap" and shutil.which("bwrap") is None:
         raise SandboxError("bwrap is not installed (apt-get install bubblewrap)")
     if backend == "unshare" and shutil.which("unshare") is None:
@@ -120,7 +155,12 @@ def _probe(backend: Backend, interpreter: Interpreter) -> dict[str, object]:
         if backend == "bubblewrap" and bubblewrap_mode() == "setpriv":
             uid = probe_uid()
             os.chown(workdir, uid, uid)
-        plan = build_plan(backend, interpreter, workdir, ["-I", "-S", "-c", _PROBE, str(canary)], uid=uid)
+        args = ["-I", "-S", "-B", "-c", _PROBE, str(canary)]
+        runner_source = None
+        if program is not None:
+            runner_source = RUNNER_FILE.read_bytes()
+            args += [INSIDE_RUNNER if backend == "bubblewrap" else str(RUNNER_FILE), program.hex()]
+        plan = build_plan(backend, interpreter, workdir, args, runner_source=runner_source, uid=uid)
         try:
             done = subprocess.run(
                 plan.argv,
@@ -154,22 +194,24 @@ def probe_uid() -> int:
     return 2_000_000_000 + int.from_bytes(os.urandom(4), "little") % 100_000_000
 
 
-def _report(backend: Backend, seen: dict[str, object], failures: list[str]) -> Isolation:
+def _report(backend: Backend, seen: dict[str, object], failures: list[str], seccomp_problem: str | None) -> Isolation:
     interfaces = seen.get("interfaces")
     network = isinstance(interfaces, list) and all(name == "lo" for name in interfaces)
     pid_value = seen.get("pid")
     pid = isinstance(pid_value, int) and pid_value <= 3
     filesystem = seen.get("sees_host_file") is False
     notes = list(failures)
+    seccomp = seccomp_problem is None
     root = running_as_root()
     userns = backend == "unshare"
     if backend == "bubblewrap":
         mode = bubblewrap_mode()
         userns = mode != "setpriv"
         if mode == "setpriv":
+            nested = "refused by the seccomp filter" if seccomp else "not disabled"
             notes.append(
                 "bubblewrap runs as root without a user namespace; the code runs as a fresh unprivileged "
-                "uid with no capabilities and no_new_privs (nested user namespaces are not disabled)"
+                f"uid with no capabilities and no_new_privs (nested user namespaces are {nested})"
             )
         elif mode == "userns-root":
             notes.append(
@@ -178,7 +220,6 @@ def _report(backend: Backend, seen: dict[str, object], failures: list[str]) -> I
             )
         else:
             notes.append("unprivileged user namespace; capabilities dropped; nested user namespaces disabled")
-        notes.append("no seccomp filter: the kernel's system calls are reachable (namespaced)")
     elif backend == "unshare":
         notes.append("the host's file system is visible and writable wherever this user may write")
         if root:
@@ -193,4 +234,6 @@ def _report(backend: Backend, seen: dict[str, object], failures: list[str]) -> I
         else:
             notes.append("RLIMIT_NPROC counts all of this user's processes, so the limit is raised by their number")
     notes.append("memory is limited per process (RLIMIT_AS), so the sandbox may use memory_mb x max_processes")
-    return Isolation(backend, network, filesystem, pid, userns, tuple(notes))
+    if seccomp_problem is not None:
+        notes.append(f"no seccomp filter ({seccomp_problem}): the kernel's whole system-call surface is reachable")
+    return Isolation(backend, network, filesystem, pid, userns, seccomp, tuple(notes))

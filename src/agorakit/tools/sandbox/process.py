@@ -74,8 +74,9 @@ class RunnerProcess:
         *,
         uid: int | None,
         nproc_extra: int = 0,
+        seccomp: bytes | None = None,
     ) -> RunnerProcess:
-        """Start the interpreter, hand it its limits and tools, and wait until it is ready."""
+        """Start the interpreter, hand it its limits, seccomp filter and tools, and wait until it is ready."""
         to_runner_r, to_runner_w = os.pipe()
         from_runner_r, from_runner_w = os.pipe()
         child_fds = [to_runner_r, from_runner_w]
@@ -129,7 +130,10 @@ class RunnerProcess:
         rlimits["NPROC"] += nproc_extra
         try:
             async with asyncio.timeout(STARTUP_TIMEOUT_S):
-                await runner.send({"op": "init", "rlimits": rlimits, "tools": tools})
+                init: dict[str, Any] = {"op": "init", "rlimits": rlimits, "tools": tools}
+                if seccomp is not None:
+                    init["seccomp"] = seccomp.hex()
+                await runner.send(init)
                 ready = await runner.receive()
         except (TimeoutError, ProtocolError, ConnectionError) as error:
             ready = None
@@ -150,6 +154,15 @@ class RunnerProcess:
         runner.python_version = str(ready.get("python", ""))
         marker = plan.python_path.encode() + b"\0"
         runner.runner_pid = proc.pid if plan.direct else procfs.find_descendant(proc.pid, marker, runner_path.encode())
+        if seccomp is not None:
+            # Checked from the host too: the runner's word is only as good as the code it runs.
+            mode = procfs.seccomp_mode(runner.runner_pid) if runner.runner_pid is not None else None
+            if ready.get("seccomp") is not True or mode not in (None, 2):
+                await runner.close()
+                raise SandboxError(
+                    f"the sandboxed interpreter did not install its seccomp filter: {ready.get('seccomp')!r} "
+                    f"(seccomp mode in /proc: {mode})"
+                )
         return runner
 
     def _start_pumps(self) -> None:

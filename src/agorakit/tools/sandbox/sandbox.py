@@ -30,6 +30,7 @@ from agorakit.tools.sandbox.launch import Backend, Interpreter, bubblewrap_mode,
 from agorakit.tools.sandbox.limits import ExecResult, LimitHit, SandboxError, SandboxLimits
 from agorakit.tools.sandbox.process import ProtocolError, RunnerProcess
 from agorakit.tools.sandbox.procfs import count_user_tasks
+from agorakit.tools.sandbox.seccomp import filter_for_this_machine
 from agorakit.trace import attributes as attr
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ ATTR_RSS = "agorakit.sandbox.max_rss_mb"
 ATTR_RESTARTED = "agorakit.sandbox.restarted"
 ATTR_CODE = "agorakit.sandbox.code"
 ATTR_OUTPUT = "agorakit.sandbox.output"
+ATTR_SECCOMP = "agorakit.sandbox.seccomp"
 
 _LIMITS: frozenset[str] = frozenset(get_args(LimitHit))
 
@@ -166,7 +168,7 @@ class Sandbox:
                 self._runner = await self._start_runner()
             if self.tracer is None:
                 return await self._run_block(self._runner, code, wall)
-            attributes: dict[str, Any] = {ATTR_BACKEND: self.isolation.backend}
+            attributes: dict[str, Any] = {ATTR_BACKEND: self.isolation.backend, **self._protections()}
             if self.tracer.capture_content:
                 attributes[ATTR_CODE] = code
             with self.tracer.span("execute_code sandbox", attributes) as span:
@@ -325,6 +327,11 @@ class Sandbox:
         nproc_extra = 0
         if isolation.backend == "rlimits-only" and not running_as_root():
             nproc_extra = count_user_tasks(os.getuid())  # RLIMIT_NPROC counts all of this user's tasks
+        program = None
+        if isolation.seccomp:
+            program, why = filter_for_this_machine()
+            if program is None:
+                raise SandboxError(f"the isolation report promises a seccomp filter, but {why}")
         runner = await RunnerProcess.start(
             isolation.backend,
             self._interpreter,
@@ -333,6 +340,7 @@ class Sandbox:
             tools,
             uid=self._uid,
             nproc_extra=nproc_extra,
+            seccomp=program,
         )
         if self.tracer is not None:
             self.tracer.event(
@@ -343,10 +351,16 @@ class Sandbox:
                     "agorakit.sandbox.filesystem_isolated": isolation.filesystem_isolated,
                     "agorakit.sandbox.pid_isolated": isolation.pid_isolated,
                     "agorakit.sandbox.user_namespace": isolation.user_namespace,
+                    **self._protections(),
                     "agorakit.sandbox.notes": list(isolation.notes),
                 },
             )
         return runner
+
+    def _protections(self) -> dict[str, Any]:
+        """The seccomp filter, memory cap and workdir quota in force, as trace attributes."""
+        isolation = self.isolation
+        return {ATTR_SECCOMP: isolation.seccomp}
 
     async def _shutdown(self) -> None:
         runner, self._runner = self._runner, None
