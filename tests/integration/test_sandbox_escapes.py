@@ -15,6 +15,7 @@ reason; the isolation in force is printed at the start of the run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 import signal
@@ -624,6 +625,80 @@ async def test_memory_bombs(sb: Sandbox, host: Host) -> None:
     assert growing.max_rss_mb <= LIMITS.memory_mb
     assert (await sb.exec("del hoard\nprint('ok')")).stdout == "ok\n"
     host.assert_nothing_leaked(single, growing)
+
+
+TOTAL_MEMORY_MB = 512
+TOTAL_MEMORY_MARGIN_MB = max(256, 32 * (os.cpu_count() or 1))
+"""How far past ``total_memory_mb`` the host may ever measure the sandbox, with the watchdog: what the
+processes allocate between two of its looks (20 ms apart past half the limit), the two looks that must
+agree, and the kill (about 32 MB per CPU writing pages; 60-165 MB measured on a 2-CPU VM).
+With a cgroup v2 limit the kernel allows no margin at all."""
+
+MEMORY_BOMB = """
+import os, time
+children = []
+for _ in range(16):
+    pid = os.fork()
+    if pid == 0:
+        hoard = []
+        try:
+            while True:
+                hoard.append(b'\\x01' * (10 * 1024 * 1024))  # written: every page is really used
+        except MemoryError:  # each process stops at its own RLIMIT_AS, together far over the total
+            time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+"""
+
+
+def proportional_mb(pids: list[int]) -> float:
+    """The processes' anonymous and shared memory, each page counted once (``Pss``), in MB."""
+    total = 0
+    for pid in pids:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        fields = dict(line.split()[:2] for line in rollup if line.split()[0].endswith(":"))
+        total += int(fields.get("Pss_Anon:", 0)) + int(fields.get("Pss_Shmem:", 0))
+    return total / 1024
+
+
+async def test_a_16_process_memory_bomb_stays_under_the_total(
+    isolation: Isolation, host: Host, bystander: subprocess.Popen[bytes]
+) -> None:
+    limits = dataclasses.replace(
+        LIMITS, total_memory_mb=TOTAL_MEMORY_MB, max_processes=32, cpu_time_s=10, wall_time_s=30
+    )
+    peak = 0.0
+    stop = threading.Event()
+
+    def sample() -> None:  # the host's own measure, as often as it can
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, proportional_mb(sandbox_processes(bystander)))
+
+    async with Sandbox(limits, isolation=isolation) as sandbox:
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            bomb = await sandbox.exec(MEMORY_BOMB)
+        finally:
+            stop.set()
+            sampler.join()
+        after = await sandbox.exec("print('responsive')")
+        left = sandbox_processes(bystander)
+        remaining = proportional_mb(left)
+    assert bomb.limit_hit == "total_memory" and bomb.restarted, bomb
+    assert bomb.error is not None and f"more than the {TOTAL_MEMORY_MB} MB memory limit" in bomb.error
+    assert peak >= TOTAL_MEMORY_MB * 0.8, peak  # the bomb did grow to the limit while the host watched
+    assert peak <= TOTAL_MEMORY_MB + TOTAL_MEMORY_MARGIN_MB, peak
+    print(f"16-process bomb: peak {peak:.0f} MB seen from the host, total limit {TOTAL_MEMORY_MB} MB")
+    assert after.stdout == "responsive\n"  # a fresh interpreter, and none of the 16 left behind
+    assert len(left) <= 4 and remaining < 100, (left, remaining)
+    host.assert_nothing_leaked(bomb, after)
 
 
 async def test_infinite_loops(sb: Sandbox, host: Host) -> None:

@@ -309,5 +309,5 @@ def test_plain_backend_reports_no_isolation() -> None:
     report = detect_isolation("rlimits-only")
     assert (report.network_isolated, report.filesystem_isolated, report.pid_isolated) == (False, False, False)
     seccomp = "; seccomp" if report.seccomp else "; no seccomp"
-    assert report.summary() == "rlimits-only: no namespace isolation" + seccomp
+    assert report.summary() == f"rlimits-only: no namespace isolation{seccomp}; total memory: {report.memory_cap}"
     assert any("no namespaces" in note for note in report.notes)

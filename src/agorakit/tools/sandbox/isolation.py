@@ -30,9 +30,11 @@ from agorakit.tools.sandbox.launch import (
     running_as_root,
 )
 from agorakit.tools.sandbox.limits import SandboxError
+from agorakit.tools.sandbox.memory import MemoryCap, MemoryCgroup, find_cgroup_parent
 from agorakit.tools.sandbox.seccomp import filter_for_this_machine
 
 PROBE_TIMEOUT_S = 20.0
+PROBE_MEMORY_BYTES = 256 * 1024 * 1024
 # Runs inside the candidate sandbox: reports what it can see, as one JSON line.
 # argv: the host-only file, then (when a filter is to be tried) the runner's path and the filter.
 _PROBE = """
@@ -78,6 +80,10 @@ class Isolation:
     - ``user_namespace``: the code runs in its own user namespace.
     - ``seccomp``: a seccomp filter refuses the system calls code never needs
       (see :mod:`agorakit.tools.sandbox.seccomp`) in every sandboxed process.
+    - ``memory_cap``: what holds all the sandbox's processes together to
+      ``total_memory_mb``: ``"cgroup-v2"`` (the kernel) or ``"watchdog"`` (the
+      host, when no cgroup v2 memory controller is delegated to us; see
+      :mod:`agorakit.tools.sandbox.memory`).
     - ``notes``: known weaknesses of this setup, why stronger backends were not
       used, and why a protection above is unavailable here.
     """
@@ -88,10 +94,11 @@ class Isolation:
     pid_isolated: bool
     user_namespace: bool
     seccomp: bool = False
+    memory_cap: MemoryCap = "watchdog"
     notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        """One line, e.g. ``bubblewrap: network, filesystem, pid isolated; seccomp``."""
+        """One line, e.g. ``bubblewrap: network, filesystem, pid isolated; seccomp; total memory: watchdog``."""
         kinds = [
             name
             for name, held in (
@@ -104,7 +111,7 @@ class Isolation:
         isolated = f"{', '.join(kinds)} isolated" if kinds else "no namespace isolation"
         userns = "; user namespace" if self.user_namespace else ""
         seccomp = "; seccomp" if self.seccomp else "; no seccomp"
-        return f"{self.backend}: {isolated}{userns}{seccomp}"
+        return f"{self.backend}: {isolated}{userns}{seccomp}; total memory: {self.memory_cap}"
 
 
 def detect_isolation(
@@ -120,10 +127,11 @@ def detect_isolation(
     interpreter = interpreter or Interpreter.current()
     candidates: tuple[Backend, ...] = BACKENDS if backend == "auto" else (backend,)
     program, arch = filter_for_this_machine()
+    parent, no_cgroup = find_cgroup_parent()
     failures: list[str] = []
     for candidate in candidates:
         try:
-            seen = _probe(candidate, interpreter, program)
+            seen, memory_problem = _probe_in_cgroup(candidate, interpreter, program, parent, no_cgroup)
         except SandboxError as error:
             if backend != "auto":
                 raise
@@ -135,12 +143,41 @@ def detect_isolation(
             seccomp_problem = str(seen.get("seccomp", "the probe did not report on it"))
         else:
             seccomp_problem = None
-        return _report(candidate, seen, failures, seccomp_problem)
+        return _report(candidate, seen, failures, seccomp_problem, memory_problem)
     raise SandboxError("no sandbox backend works on this machine: " + "; ".join(failures))
 
 
-def _probe(backend: Backend, interpreter: Interpreter, program: bytes | None) -> dict[str, object]:
-    """Start the interpreter under ``backend`` and return what it saw (trying ``program`` as its filter)."""
+def _probe_in_cgroup(
+    backend: Backend, interpreter: Interpreter, program: bytes | None, parent: Path | None, no_cgroup: str
+) -> tuple[dict[str, object], str | None]:
+    """(what the probe saw, why no cgroup v2 holds the sandbox's memory: None when one does).
+
+    With a cgroup ``parent``, the probe runs in a trial child cgroup, which must then show
+    that a process ran in it; if the probe fails there, it runs again without."""
+    if parent is None:
+        return _probe(backend, interpreter, program), no_cgroup
+    try:
+        trial = MemoryCgroup.create(parent, PROBE_MEMORY_BYTES)
+    except OSError as error:
+        return _probe(backend, interpreter, program), f"cannot create a cgroup under {parent} ({error.strerror})"
+    try:
+        try:
+            seen = _probe(backend, interpreter, program, trial.join_prefix())
+        except SandboxError as error:
+            why = f"the sandbox does not start in a cgroup under {parent}: {error.message}"
+            return _probe(backend, interpreter, program), why
+        if not trial.ran_processes():
+            return seen, f"the probe did not run in its cgroup under {parent}"
+        return seen, None
+    finally:
+        trial.close()
+
+
+def _probe(
+    backend: Backend, interpreter: Interpreter, program: bytes | None, prefix: list[str] | None = None
+) -> dict[str, object]:
+    """Start the interpreter under ``backend`` (after ``prefix``) and return what it saw,
+    trying ``program`` as its seccomp filter."""
     if backend == "bubblewrap" and shutil.which("bwrap") is None:
         raise SandboxError("bwrap is not installed (apt-get install bubblewrap)")
     if backend == "unshare" and shutil.which("unshare") is None:
@@ -160,7 +197,9 @@ def _probe(backend: Backend, interpreter: Interpreter, program: bytes | None) ->
         if program is not None:
             runner_source = RUNNER_FILE.read_bytes()
             args += [INSIDE_RUNNER if backend == "bubblewrap" else str(RUNNER_FILE), program.hex()]
-        plan = build_plan(backend, interpreter, workdir, args, runner_source=runner_source, uid=uid)
+        plan = build_plan(
+            backend, interpreter, workdir, args, runner_source=runner_source, uid=uid, prefix=prefix or ()
+        )
         try:
             done = subprocess.run(
                 plan.argv,
@@ -194,7 +233,13 @@ def probe_uid() -> int:
     return 2_000_000_000 + int.from_bytes(os.urandom(4), "little") % 100_000_000
 
 
-def _report(backend: Backend, seen: dict[str, object], failures: list[str], seccomp_problem: str | None) -> Isolation:
+def _report(
+    backend: Backend,
+    seen: dict[str, object],
+    failures: list[str],
+    seccomp_problem: str | None,
+    no_cgroup: str | None,
+) -> Isolation:
     interfaces = seen.get("interfaces")
     network = isinstance(interfaces, list) and all(name == "lo" for name in interfaces)
     pid_value = seen.get("pid")
@@ -233,7 +278,19 @@ def _report(backend: Backend, seen: dict[str, object], failures: list[str], secc
             notes.append("running as root: the process limit (RLIMIT_NPROC) is not enforced")
         else:
             notes.append("RLIMIT_NPROC counts all of this user's processes, so the limit is raised by their number")
-    notes.append("memory is limited per process (RLIMIT_AS), so the sandbox may use memory_mb x max_processes")
+    if no_cgroup is not None:
+        notes.append(
+            f"no cgroup v2 for the total memory ({no_cgroup}): a host watchdog sums the resident memory of the "
+            "sandbox's processes every 20-100 ms and kills the sandbox over total_memory_mb; it may overshoot by "
+            "what the code allocates between two looks, and memory no process maps (unmapped memfd or System V "
+            "shared memory, pipe and socket buffers) is not counted"
+        )
+        if not pid:
+            notes.append(
+                "without a pid namespace, a process that leaves the process tree (its own session, orphaned) "
+                "escapes the total memory watchdog, as it escapes being killed with the sandbox"
+            )
     if seccomp_problem is not None:
         notes.append(f"no seccomp filter ({seccomp_problem}): the kernel's whole system-call surface is reachable")
-    return Isolation(backend, network, filesystem, pid, userns, seccomp, tuple(notes))
+    memory_cap: MemoryCap = "watchdog" if no_cgroup is not None else "cgroup-v2"
+    return Isolation(backend, network, filesystem, pid, userns, seccomp, memory_cap, tuple(notes))

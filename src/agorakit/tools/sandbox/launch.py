@@ -23,6 +23,7 @@ import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -118,10 +119,26 @@ def build_plan(
     runner_source: bytes | None = None,
     uid: int | None = None,
     extra_fds: tuple[int, ...] = (),
+    prefix: Sequence[str] = (),
 ) -> LaunchPlan:
     """The plan for ``backend``. ``python_args`` follow the interpreter; under bubblewrap
     ``runner_source`` becomes the read-only file ``INSIDE_RUNNER``, and ``uid`` is the uid
-    ``setpriv`` switches to when bubblewrap runs as root."""
+    ``setpriv`` switches to when bubblewrap runs as root. ``prefix`` is a command that
+    ends by exec'ing the rest (e.g. joining a cgroup), so the pid stays the same."""
+    plan = _plan(backend, interpreter, workdir, python_args, runner_source, uid, extra_fds)
+    plan.argv[:0] = prefix
+    return plan
+
+
+def _plan(
+    backend: Backend,
+    interpreter: Interpreter,
+    workdir: Path,
+    python_args: list[str],
+    runner_source: bytes | None,
+    uid: int | None,
+    extra_fds: tuple[int, ...],
+) -> LaunchPlan:
     if backend == "bubblewrap":
         return _bubblewrap_plan(interpreter, workdir, python_args, runner_source, uid, extra_fds)
     python = str(interpreter.executable)

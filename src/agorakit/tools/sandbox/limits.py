@@ -8,7 +8,7 @@ from typing import Literal
 
 from agorakit.core.errors import AgorakitError, ConfigError
 
-LimitHit = Literal["wall_time", "cpu_time", "memory", "output", "file_size", "processes"]
+LimitHit = Literal["wall_time", "cpu_time", "memory", "total_memory", "output", "file_size", "processes"]
 
 OUTPUT_FLOOD_FACTOR = 16
 """A block that writes more than this many times ``max_output_bytes`` to one stream is killed.
@@ -41,6 +41,10 @@ class SandboxLimits:
       restarted.
     - ``memory_mb``: address space per process (``RLIMIT_AS``). Python needs
       about 30-60 MB of it to start.
+    - ``total_memory_mb``: memory of all the sandbox's processes together
+      (a cgroup v2 ``memory.max``, or the host's watchdog: see
+      :mod:`agorakit.tools.sandbox.memory`); over it, the whole sandbox is
+      killed and its interpreter restarted.
     - ``max_processes``: processes and threads the sandbox's user may have
       (``RLIMIT_NPROC``), the interpreter included.
     - ``max_file_size_mb``: size of any file a process writes (``RLIMIT_FSIZE``).
@@ -55,6 +59,7 @@ class SandboxLimits:
     cpu_time_s: float = 10.0
     total_cpu_time_s: float = 600.0
     memory_mb: int = 512
+    total_memory_mb: int = 1024
     max_processes: int = 16
     max_file_size_mb: float = 64.0
     max_open_files: int = 256
@@ -65,7 +70,13 @@ class SandboxLimits:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"SandboxLimits.{name} must be a positive number, got {value!r}")
-        minimums = {"memory_mb": 32, "max_processes": 2, "max_open_files": 16, "max_output_bytes": 64}
+        minimums = {
+            "memory_mb": 32,
+            "total_memory_mb": 64,
+            "max_processes": 2,
+            "max_open_files": 16,
+            "max_output_bytes": 64,
+        }
         for name, minimum in minimums.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -99,7 +110,7 @@ class ExecResult:
     - ``error``: the block's traceback (only frames of the sandboxed code),
       trimmed, or the reason the interpreter died; ``None`` on success.
     - ``limit_hit``: the limit that stopped or cut the block, if any.
-      ``wall_time``, ``cpu_time`` and ``output`` are measured by the host;
+      ``wall_time``, ``cpu_time``, ``total_memory`` and ``output`` are measured by the host;
       ``memory``, ``file_size`` and ``processes`` are recognised from the
       error they raise inside the sandbox (``MemoryError``, ``EFBIG``,
       ``EAGAIN`` from fork).

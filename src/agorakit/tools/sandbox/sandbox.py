@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -28,6 +29,7 @@ from agorakit.core.messages import ToolCall
 from agorakit.tools.sandbox.isolation import Isolation, detect_isolation, probe_uid
 from agorakit.tools.sandbox.launch import Backend, Interpreter, bubblewrap_mode, running_as_root
 from agorakit.tools.sandbox.limits import ExecResult, LimitHit, SandboxError, SandboxLimits
+from agorakit.tools.sandbox.memory import MemoryCgroup, find_cgroup_parent
 from agorakit.tools.sandbox.process import ProtocolError, RunnerProcess
 from agorakit.tools.sandbox.procfs import count_user_tasks
 from agorakit.tools.sandbox.seccomp import filter_for_this_machine
@@ -53,6 +55,8 @@ ATTR_RESTARTED = "agorakit.sandbox.restarted"
 ATTR_CODE = "agorakit.sandbox.code"
 ATTR_OUTPUT = "agorakit.sandbox.output"
 ATTR_SECCOMP = "agorakit.sandbox.seccomp"
+ATTR_MEMORY_CAP = "agorakit.sandbox.memory_cap"
+ATTR_TOTAL_MEMORY = "agorakit.sandbox.total_memory_mb"
 
 _LIMITS: frozenset[str] = frozenset(get_args(LimitHit))
 
@@ -114,6 +118,7 @@ class Sandbox:
         self._tool_calls = 0
         self._workdir: Path | None = None
         self._uid: int | None = None
+        self._cgroup: MemoryCgroup | None = None
         self._lock = asyncio.Lock()
         self._blocks = 0
         self._entered = False
@@ -145,6 +150,8 @@ class Sandbox:
             if self._isolation.backend == "bubblewrap" and bubblewrap_mode() == "setpriv":
                 self._uid = probe_uid()
                 os.chown(self._workdir, self._uid, self._uid)
+            if self._isolation.memory_cap == "cgroup-v2":
+                self._cgroup = self._create_cgroup()
             self._runner = await self._start_runner()
         except BaseException:
             await self._shutdown()
@@ -184,6 +191,7 @@ class Sandbox:
         runner.stderr.begin(token.encode())
         clock = _Clock(wall)
         cpu_before = runner.cpu_seconds() or 0.0
+        oom_before = self._cgroup.oom_kills() if self._cgroup is not None else 0
         watchdog = asyncio.create_task(self._watchdog(runner, clock, cpu_before))
         done: dict[str, Any] | None = None
         broken: str | None = None
@@ -217,8 +225,12 @@ class Sandbox:
             watchdog.cancel()
         duration = time.monotonic() - clock.start
         if done is not None and not runner.killed and broken is None:
-            return self._finished(runner, done, duration, clock, cpu_before)
-        return await self._died(runner, duration, clock, wall, broken)
+            result = self._finished(runner, done, duration, clock, cpu_before)
+            if result.limit_hit is None and self._cgroup is not None and self._cgroup.oom_kills() > oom_before:
+                # The kernel killed a process of the sandbox (not the interpreter) for the total.
+                result = dataclasses.replace(result, limit_hit="total_memory")
+            return result
+        return await self._died(runner, duration, clock, wall, broken, oom_before)
 
     def _finished(
         self, runner: RunnerProcess, done: dict[str, Any], duration: float, clock: _Clock, cpu_before: float
@@ -245,19 +257,26 @@ class Sandbox:
         )
 
     async def _died(
-        self, runner: RunnerProcess, duration: float, clock: _Clock, wall: float, broken: str | None
+        self, runner: RunnerProcess, duration: float, clock: _Clock, wall: float, broken: str | None, oom_before: int
     ) -> ExecResult:
         self._runner = None
         if broken is not None:
             runner.kill(None)
         status = await runner.close(grace=1.0)
         reason = runner.kill_reason
+        if reason is None and self._cgroup is not None and self._cgroup.oom_kills() > oom_before:
+            reason = "total_memory"  # the kernel's cgroup limit
         if reason is None and status is not None and clock.cpu_total_s >= self.limits.total_cpu_time_s - 1:
             reason = "cpu_time"  # the kernel's RLIMIT_CPU backstop
         if reason == "wall_time":
             why = f"the block ran longer than the wall-time limit of {wall:g}s"
         elif reason == "cpu_time":
             why = f"the block used more than {self.limits.cpu_time_s:g}s of CPU time"
+        elif reason == "total_memory":
+            why = f"the sandbox's processes together used more than the {self.limits.total_memory_mb} MB memory limit"
+            watchdog = runner.memory_watchdog
+            if watchdog is not None and watchdog.exceeded_bytes is not None:
+                why += f" ({watchdog.exceeded_bytes / 2**20:.0f} MB)"
         elif reason == "output":
             why = f"the block wrote far more than the {self.limits.max_output_bytes}-byte output limit"
         elif broken is not None:
@@ -341,7 +360,10 @@ class Sandbox:
             uid=self._uid,
             nproc_extra=nproc_extra,
             seccomp=program,
+            prefix=self._cgroup.join_prefix() if self._cgroup is not None else (),
         )
+        if self._cgroup is None:
+            runner.watch_memory(self.limits.total_memory_mb * 1024 * 1024, namespaced=isolation.pid_isolated)
         if self.tracer is not None:
             self.tracer.event(
                 "sandbox.start",
@@ -360,12 +382,28 @@ class Sandbox:
     def _protections(self) -> dict[str, Any]:
         """The seccomp filter, memory cap and workdir quota in force, as trace attributes."""
         isolation = self.isolation
-        return {ATTR_SECCOMP: isolation.seccomp}
+        return {
+            ATTR_SECCOMP: isolation.seccomp,
+            ATTR_MEMORY_CAP: isolation.memory_cap,
+            ATTR_TOTAL_MEMORY: self.limits.total_memory_mb,
+        }
+
+    def _create_cgroup(self) -> MemoryCgroup:
+        parent, why = find_cgroup_parent()
+        if parent is None:
+            raise SandboxError(f"the isolation report promises a cgroup v2 memory cap, but {why}")
+        try:
+            return MemoryCgroup.create(parent, self.limits.total_memory_mb * 1024 * 1024)
+        except OSError as error:
+            raise SandboxError(f"cannot create the sandbox's cgroup under {parent}: {error}") from error
 
     async def _shutdown(self) -> None:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.close()
+        cgroup, self._cgroup = self._cgroup, None
+        if cgroup is not None:
+            await asyncio.to_thread(cgroup.close)
         workdir, self._workdir = self._workdir, None
         if workdir is not None:
             await asyncio.to_thread(_remove_tree, workdir)
