@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -32,7 +33,16 @@ from types import FrameType
 import pytest
 
 from agorakit.tools import ToolDispatcher, tool
-from agorakit.tools.sandbox import ExecResult, Isolation, Sandbox, SandboxLimits, detect_isolation, procfs, seccomp
+from agorakit.tools.sandbox import (
+    ExecResult,
+    Isolation,
+    Sandbox,
+    SandboxLimits,
+    detect_isolation,
+    procfs,
+    seccomp,
+    workdir,
+)
 from agorakit.tools.sandbox.launch import bubblewrap_mode
 
 LIMITS = SandboxLimits(
@@ -299,7 +309,6 @@ async def test_reading_every_processes_environ_and_cmdline(sb: Sandbox, host: Ho
 
 async def test_reading_the_hosts_tmp(sb: Sandbox, host: Host, isolation: Isolation) -> None:
     require(isolation, "filesystem")
-    import tempfile
 
     with tempfile.NamedTemporaryFile("w", prefix="agorakit-escape-", suffix=".txt") as planted:
         planted.write(host.secret)
@@ -719,6 +728,78 @@ async def test_output_floods(sb: Sandbox, host: Host) -> None:
     assert len(stderr.stderr) <= LIMITS.max_output_bytes + marker
     assert stdout.stdout.startswith("A" * 1000) and "[output truncated" in stdout.stdout
     host.assert_nothing_leaked(stdout, stderr)
+
+
+DISK_FILLER = """
+import os
+written = 0
+try:
+    for number in range(10_000):
+        with open(f'fill-{number}', 'wb') as f:
+            for _ in range(4):  # 4 MB files: under the per-file limit, never under the quota
+                written += f.write(b'\\x01' * 1024 * 1024)
+finally:
+    print(written)
+"""
+FILE_COUNT_FILLER = """
+import os
+os.mkdir('many')
+made = 0
+try:
+    while True:
+        open(f'many/{made}', 'w').close()
+        made += 1
+finally:
+    print(made)
+"""
+
+
+def disk_used(path: str) -> int:
+    stat = os.statvfs(path)
+    return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+
+
+def host_mount_table() -> str:
+    return Path("/proc/self/mountinfo").read_text()
+
+
+def gone(*paths: Path) -> bool:
+    return not any(path.exists() for path in paths)
+
+
+def host_path_of(view: Path) -> Path:
+    """The sandbox's own host directory, from the path that reaches its tmpfs (``/proc/<keeper>/root/...``)."""
+    return Path("/", *view.parts[4:])
+
+
+async def test_a_disk_filler_stops_at_the_workdir_quota(isolation: Isolation, host: Host) -> None:
+    if not isolation.workdir_quota:
+        pytest.skip(f"no workdir quota here: {isolation.notes}")
+    limits = dataclasses.replace(LIMITS, workdir_size_mb=32)
+    quota = limits.workdir_size_bytes
+    host_disk = tempfile.gettempdir()  # where the sandbox's host directory lives
+    host_mounts = host_mount_table()
+    used_before = disk_used(host_disk)
+    async with Sandbox(limits, isolation=isolation) as sandbox:
+        view = sandbox.workdir
+        host_dir = host_path_of(view)
+        filled = await sandbox.exec(DISK_FILLER)
+        used_during = disk_used(host_disk)
+        kept = sum(path.stat().st_size for path in view.iterdir())
+        on_host_disk = os.listdir(host_dir)
+        freed = await sandbox.exec("os.remove('fill-0')\nopen('after', 'wb').write(b'x' * 1000)")
+        files = await sandbox.exec(FILE_COUNT_FILLER)
+    assert filled.limit_hit == "workdir_size" and not filled.restarted, filled
+    assert filled.error is not None and "No space left on device" in filled.error  # ENOSPC, inside
+    written = int(filled.stdout)
+    assert quota - 2 * 1024 * 1024 <= written <= quota and kept <= quota
+    assert on_host_disk == []  # the files are in the keeper's tmpfs, not in the host's directory
+    assert used_during - used_before <= quota  # the host's disk did not take the data
+    assert freed.ok and freed.stdout == "1000\n"  # deleting frees room; the interpreter carried on
+    assert files.limit_hit == "workdir_size" and int(files.stdout) <= workdir.inodes_for(quota)
+    assert host_mount_table() == host_mounts  # no mount reached the host
+    assert gone(view, host_dir)  # with the sandbox
+    host.assert_nothing_leaked(filled, freed, files)
 
 
 async def test_huge_files(sb: Sandbox, host: Host) -> None:

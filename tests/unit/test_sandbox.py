@@ -293,8 +293,19 @@ async def test_blocks_and_their_tool_calls_are_traced(isolation: Isolation) -> N
     assert len(events) == 1
     assert events[0][5]["agorakit.sandbox.backend"] == isolation.backend
     assert events[0][5]["agorakit.sandbox.seccomp"] == isolation.seccomp
+    for name, value in (
+        ("memory_cap", isolation.memory_cap),
+        ("workdir_quota", isolation.workdir_quota),
+        ("total_memory_mb", FAST.total_memory_mb),
+        ("workdir_size_mb", FAST.workdir_size_mb),
+    ):
+        assert events[0][5][f"agorakit.sandbox.{name}"] == value
     starts = [record for record in sink.records if record[0] == "span_start" and record[4] == "execute_code sandbox"]
-    assert starts and all(record[6]["agorakit.sandbox.seccomp"] == isolation.seccomp for record in starts)
+    assert len(starts) == 2
+    for record in starts:  # each block's span says which protections held
+        assert record[6]["agorakit.sandbox.seccomp"] == isolation.seccomp
+        assert record[6]["agorakit.sandbox.memory_cap"] == isolation.memory_cap
+        assert record[6]["agorakit.sandbox.workdir_quota"] == isolation.workdir_quota
     found = spans(sink)
     blocks = [span for span in found.values() if span["name"] == "execute_code sandbox"]
     [call_span] = [span for span in found.values() if span["name"] == "execute_tool add"]

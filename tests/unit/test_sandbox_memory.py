@@ -218,7 +218,7 @@ async def test_a_delegated_cgroup_takes_the_place_of_the_watchdog(
     monkeypatch.setattr(memory.MemoryCgroup, "ran_processes", lambda self: (self.path / "cgroup.procs").exists())
     monkeypatch.setattr(memory.MemoryCgroup, "close", lambda self: None)  # a fake cannot be rmdir'ed
     report = detect_isolation()
-    assert report.memory_cap == "cgroup-v2" and report.summary().endswith("; total memory: cgroup-v2")
+    assert report.memory_cap == "cgroup-v2" and "; total memory: cgroup-v2;" in report.summary()
     assert not any("watchdog" in note for note in report.notes)
     [probed] = list(parent.iterdir())  # the probe ran in a trial cgroup of its own
     sink = MemorySink()

@@ -3,13 +3,16 @@
 :func:`detect_isolation` starts the interpreter under the strongest backend
 that works (bubblewrap, then ``unshare``, then plain rlimits) and has it
 report what it sees: its network interfaces, its pid, whether a file the
-host just created outside its workdir is visible, and whether the seccomp
-filter installs and refuses what it should. The :class:`Isolation` report
+host just created outside its workdir is visible, whether the seccomp
+filter installs and refuses what it should, the size of its workdir (a sized
+tmpfs, under bubblewrap), and, where a cgroup v2 memory controller is
+delegated, whether it ran in a trial cgroup. The :class:`Isolation` report
 says what held; ``notes`` say what is weaker than one would hope.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,9 +35,11 @@ from agorakit.tools.sandbox.launch import (
 from agorakit.tools.sandbox.limits import SandboxError
 from agorakit.tools.sandbox.memory import MemoryCap, MemoryCgroup, find_cgroup_parent
 from agorakit.tools.sandbox.seccomp import filter_for_this_machine
+from agorakit.tools.sandbox.workdir import WorkdirQuota, missing_tools
 
 PROBE_TIMEOUT_S = 20.0
 PROBE_MEMORY_BYTES = 256 * 1024 * 1024
+PROBE_QUOTA_BYTES = 1024 * 1024
 # Runs inside the candidate sandbox: reports what it can see, as one JSON line.
 # argv: the host-only file, then (when a filter is to be tried) the runner's path and the filter.
 _PROBE = """
@@ -44,6 +49,8 @@ try:
 except OSError:
     names = []
 seen = {"interfaces": names, "pid": os.getpid(), "uid": os.getuid(), "sees_host_file": os.path.exists(sys.argv[1])}
+workdir = os.statvfs(".")
+seen["workdir_bytes"] = workdir.f_blocks * workdir.f_frsize
 if len(sys.argv) > 3:
     import ctypes, importlib.util
     spec = importlib.util.spec_from_file_location("agorakit_runner", sys.argv[2])
@@ -80,6 +87,8 @@ class Isolation:
     - ``user_namespace``: the code runs in its own user namespace.
     - ``seccomp``: a seccomp filter refuses the system calls code never needs
       (see :mod:`agorakit.tools.sandbox.seccomp`) in every sandboxed process.
+    - ``workdir_quota``: the writable ``/sandbox`` is a sized tmpfs
+      (``workdir_size_mb``; see :mod:`agorakit.tools.sandbox.workdir`).
     - ``memory_cap``: what holds all the sandbox's processes together to
       ``total_memory_mb``: ``"cgroup-v2"`` (the kernel) or ``"watchdog"`` (the
       host, when no cgroup v2 memory controller is delegated to us; see
@@ -95,10 +104,12 @@ class Isolation:
     user_namespace: bool
     seccomp: bool = False
     memory_cap: MemoryCap = "watchdog"
+    workdir_quota: bool = False
     notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        """One line, e.g. ``bubblewrap: network, filesystem, pid isolated; seccomp; total memory: watchdog``."""
+        """One line, e.g. ``bubblewrap: network, filesystem, pid isolated; seccomp; total memory: watchdog;
+        workdir quota``."""
         kinds = [
             name
             for name, held in (
@@ -111,7 +122,8 @@ class Isolation:
         isolated = f"{', '.join(kinds)} isolated" if kinds else "no namespace isolation"
         userns = "; user namespace" if self.user_namespace else ""
         seccomp = "; seccomp" if self.seccomp else "; no seccomp"
-        return f"{self.backend}: {isolated}{userns}{seccomp}; total memory: {self.memory_cap}"
+        quota = "workdir quota" if self.workdir_quota else "no workdir quota"
+        return f"{self.backend}: {isolated}{userns}{seccomp}; total memory: {self.memory_cap}; {quota}"
 
 
 def detect_isolation(
@@ -131,7 +143,7 @@ def detect_isolation(
     failures: list[str] = []
     for candidate in candidates:
         try:
-            seen, memory_problem = _probe_in_cgroup(candidate, interpreter, program, parent, no_cgroup)
+            seen, memory_problem, quota_problem = _probe_protected(candidate, interpreter, program, parent, no_cgroup)
         except SandboxError as error:
             if backend != "auto":
                 raise
@@ -143,46 +155,68 @@ def detect_isolation(
             seccomp_problem = str(seen.get("seccomp", "the probe did not report on it"))
         else:
             seccomp_problem = None
-        return _report(candidate, seen, failures, seccomp_problem, memory_problem)
+        return _report(candidate, seen, failures, seccomp_problem, memory_problem, quota_problem)
     raise SandboxError("no sandbox backend works on this machine: " + "; ".join(failures))
 
 
-def _probe_in_cgroup(
+def _probe_protected(
     backend: Backend, interpreter: Interpreter, program: bytes | None, parent: Path | None, no_cgroup: str
-) -> tuple[dict[str, object], str | None]:
-    """(what the probe saw, why no cgroup v2 holds the sandbox's memory: None when one does).
+) -> tuple[dict[str, object], str | None, str | None]:
+    """(what the probe saw, why no cgroup v2 holds the sandbox's memory, why ``/sandbox`` has no
+    size limit; each reason None when the protection held).
 
-    With a cgroup ``parent``, the probe runs in a trial child cgroup, which must then show
-    that a process ran in it; if the probe fails there, it runs again without."""
-    if parent is None:
-        return _probe(backend, interpreter, program), no_cgroup
-    try:
-        trial = MemoryCgroup.create(parent, PROBE_MEMORY_BYTES)
-    except OSError as error:
-        return _probe(backend, interpreter, program), f"cannot create a cgroup under {parent} ({error.strerror})"
-    try:
+    With a cgroup ``parent`` the probe runs in a trial child cgroup, which must show that a
+    process ran in it; under bubblewrap its workdir is a sized tmpfs, whose size it reports.
+    If it fails with those, it runs again without (and fails only if the backend does).
+    """
+    quota = backend == "bubblewrap" and missing_tools() is None
+    if backend != "bubblewrap":
+        no_quota: str | None = (
+            f"the {backend} backend leaves the host's file system writable: a quota would bound nothing"
+        )
+    else:
+        no_quota = missing_tools()
+    with contextlib.ExitStack() as stack:
+        trial = None
+        if parent is not None:
+            try:
+                trial = MemoryCgroup.create(parent, PROBE_MEMORY_BYTES)
+                stack.callback(trial.close)
+            except OSError as error:
+                no_cgroup = f"cannot create a cgroup under {parent} ({error.strerror})"
         try:
-            seen = _probe(backend, interpreter, program, trial.join_prefix())
+            seen = _probe(backend, interpreter, program, trial.join_prefix() if trial else [], quota=quota)
         except SandboxError as error:
-            why = f"the sandbox does not start in a cgroup under {parent}: {error.message}"
-            return _probe(backend, interpreter, program), why
-        if not trial.ran_processes():
-            return seen, f"the probe did not run in its cgroup under {parent}"
-        return seen, None
-    finally:
-        trial.close()
+            extras = [what for what, on in (("in a cgroup", trial), ("on a sized tmpfs", quota)) if on]
+            if not extras:
+                raise
+            seen = _probe(backend, interpreter, program)
+            why = f"the sandbox does not start {' and '.join(extras)}: {error.message}"
+            return seen, why if trial else no_cgroup, why if quota else no_quota
+        memory_problem: str | None = no_cgroup
+        if trial is not None:
+            memory_problem = None if trial.ran_processes() else f"the probe did not run in its cgroup under {parent}"
+        if quota:
+            size = seen.get("workdir_bytes")
+            no_quota = None if size == PROBE_QUOTA_BYTES else f"/sandbox held {size} bytes, not {PROBE_QUOTA_BYTES}"
+        return seen, memory_problem, no_quota
 
 
 def _probe(
-    backend: Backend, interpreter: Interpreter, program: bytes | None, prefix: list[str] | None = None
+    backend: Backend,
+    interpreter: Interpreter,
+    program: bytes | None,
+    prefix: list[str] | None = None,
+    *,
+    quota: bool = False,
 ) -> dict[str, object]:
     """Start the interpreter under ``backend`` (after ``prefix``) and return what it saw,
-    trying ``program`` as its seccomp filter."""
+    trying ``program`` as its seccomp filter and, with ``quota``, a sized tmpfs as its workdir."""
     if backend == "bubblewrap" and shutil.which("bwrap") is None:
         raise SandboxError("bwrap is not installed (apt-get install bubblewrap)")
     if backend == "unshare" and shutil.which("unshare") is None:
         raise SandboxError("unshare (util-linux) is not installed")
-    with tempfile.TemporaryDirectory(prefix="agorakit-probe-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="agorakit-probe-") as scratch, contextlib.ExitStack() as stack:
         root = Path(scratch)
         canary = root / "host-only"
         canary.write_text("x")
@@ -197,9 +231,12 @@ def _probe(
         if program is not None:
             runner_source = RUNNER_FILE.read_bytes()
             args += [INSIDE_RUNNER if backend == "bubblewrap" else str(RUNNER_FILE), program.hex()]
-        plan = build_plan(
-            backend, interpreter, workdir, args, runner_source=runner_source, uid=uid, prefix=prefix or ()
-        )
+        prefix = list(prefix or ())
+        if quota:
+            keeper = WorkdirQuota.start(workdir, PROBE_QUOTA_BYTES, owner=uid)
+            stack.callback(keeper.close)
+            prefix += keeper.enter_prefix()
+        plan = build_plan(backend, interpreter, workdir, args, runner_source=runner_source, uid=uid, prefix=prefix)
         try:
             done = subprocess.run(
                 plan.argv,
@@ -239,6 +276,7 @@ def _report(
     failures: list[str],
     seccomp_problem: str | None,
     no_cgroup: str | None,
+    no_quota: str | None,
 ) -> Isolation:
     interfaces = seen.get("interfaces")
     network = isinstance(interfaces, list) and all(name == "lo" for name in interfaces)
@@ -292,5 +330,7 @@ def _report(
             )
     if seccomp_problem is not None:
         notes.append(f"no seccomp filter ({seccomp_problem}): the kernel's whole system-call surface is reachable")
+    if no_quota is not None:
+        notes.append(f"no size limit on the workdir ({no_quota})")
     memory_cap: MemoryCap = "watchdog" if no_cgroup is not None else "cgroup-v2"
-    return Isolation(backend, network, filesystem, pid, userns, seccomp, memory_cap, tuple(notes))
+    return Isolation(backend, network, filesystem, pid, userns, seccomp, memory_cap, no_quota is None, tuple(notes))

@@ -202,6 +202,8 @@ def _bubblewrap_options(
         options += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     else:
         options += ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+        # This user's ids inside, also when bubblewrap starts as root of the workdir keeper's namespace.
+        options += ["--uid", str(os.getuid()), "--gid", str(os.getgid())]
     options += ["--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
     # bubblewrap would create these mount points 0700 (root-only) when run as root.
     for directory in ("/etc", "/opt", "/opt/agorakit"):

@@ -204,6 +204,8 @@ def classify_limit(error: BaseException) -> str | None:
         return "memory"
     if isinstance(error, OSError) and error.errno == errno.EFBIG:
         return "file_size"
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "workdir_size"
     if isinstance(error, RuntimeError) and "can't start new thread" in str(error):
         return "processes"
     if isinstance(error, OSError) and error.errno == errno.EAGAIN:

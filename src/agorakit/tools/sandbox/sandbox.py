@@ -33,6 +33,7 @@ from agorakit.tools.sandbox.memory import MemoryCgroup, find_cgroup_parent
 from agorakit.tools.sandbox.process import ProtocolError, RunnerProcess
 from agorakit.tools.sandbox.procfs import count_user_tasks
 from agorakit.tools.sandbox.seccomp import filter_for_this_machine
+from agorakit.tools.sandbox.workdir import WorkdirQuota
 from agorakit.trace import attributes as attr
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ ATTR_OUTPUT = "agorakit.sandbox.output"
 ATTR_SECCOMP = "agorakit.sandbox.seccomp"
 ATTR_MEMORY_CAP = "agorakit.sandbox.memory_cap"
 ATTR_TOTAL_MEMORY = "agorakit.sandbox.total_memory_mb"
+ATTR_WORKDIR_QUOTA = "agorakit.sandbox.workdir_quota"
+ATTR_WORKDIR_SIZE = "agorakit.sandbox.workdir_size_mb"
 
 _LIMITS: frozenset[str] = frozenset(get_args(LimitHit))
 
@@ -119,6 +122,7 @@ class Sandbox:
         self._workdir: Path | None = None
         self._uid: int | None = None
         self._cgroup: MemoryCgroup | None = None
+        self._quota: WorkdirQuota | None = None
         self._lock = asyncio.Lock()
         self._blocks = 0
         self._entered = False
@@ -132,10 +136,15 @@ class Sandbox:
 
     @property
     def workdir(self) -> Path:
-        """The host directory that is the code's only writable place (``/sandbox`` under bubblewrap)."""
+        """Where the host reads and writes the code's only writable place (``/sandbox`` under bubblewrap).
+
+        With a workdir quota (``isolation.workdir_quota``) that place is a sized tmpfs held by a keeper
+        process, and this path reaches it through the keeper (``/proc/<pid>/root/...``); otherwise it is
+        a plain host directory. Either way it exists while the sandbox runs, and not after.
+        """
         if self._workdir is None:
             raise SandboxError("the sandbox has not started", hint="use `async with Sandbox()`")
-        return self._workdir
+        return self._quota.view if self._quota is not None else self._workdir
 
     async def __aenter__(self) -> Sandbox:
         if self._entered:
@@ -152,6 +161,10 @@ class Sandbox:
                 os.chown(self._workdir, self._uid, self._uid)
             if self._isolation.memory_cap == "cgroup-v2":
                 self._cgroup = self._create_cgroup()
+            if self._isolation.workdir_quota:
+                self._quota = await asyncio.to_thread(
+                    WorkdirQuota.start, self._workdir, self.limits.workdir_size_bytes, self._uid
+                )
             self._runner = await self._start_runner()
         except BaseException:
             await self._shutdown()
@@ -360,7 +373,10 @@ class Sandbox:
             uid=self._uid,
             nproc_extra=nproc_extra,
             seccomp=program,
-            prefix=self._cgroup.join_prefix() if self._cgroup is not None else (),
+            prefix=[
+                *(self._cgroup.join_prefix() if self._cgroup is not None else ()),
+                *(self._quota.enter_prefix() if self._quota is not None else ()),
+            ],
         )
         if self._cgroup is None:
             runner.watch_memory(self.limits.total_memory_mb * 1024 * 1024, namespaced=isolation.pid_isolated)
@@ -386,6 +402,8 @@ class Sandbox:
             ATTR_SECCOMP: isolation.seccomp,
             ATTR_MEMORY_CAP: isolation.memory_cap,
             ATTR_TOTAL_MEMORY: self.limits.total_memory_mb,
+            ATTR_WORKDIR_QUOTA: isolation.workdir_quota,
+            ATTR_WORKDIR_SIZE: self.limits.workdir_size_mb,
         }
 
     def _create_cgroup(self) -> MemoryCgroup:
@@ -401,6 +419,9 @@ class Sandbox:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.close()
+        quota, self._quota = self._quota, None
+        if quota is not None:
+            await asyncio.to_thread(quota.close)
         cgroup, self._cgroup = self._cgroup, None
         if cgroup is not None:
             await asyncio.to_thread(cgroup.close)
