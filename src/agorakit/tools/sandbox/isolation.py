@@ -12,7 +12,9 @@ says what held; ``notes`` say what is weaker than one would hope.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -24,7 +26,6 @@ from typing import Literal
 
 from agorakit.tools.sandbox.launch import (
     BACKENDS,
-    INSIDE_RUNNER,
     RUNNER_FILE,
     Backend,
     Interpreter,
@@ -41,7 +42,8 @@ PROBE_TIMEOUT_S = 20.0
 PROBE_MEMORY_BYTES = 256 * 1024 * 1024
 PROBE_QUOTA_BYTES = 1024 * 1024
 # Runs inside the candidate sandbox: reports what it can see, as one JSON line.
-# argv: the host-only file, then (when a filter is to be tried) the runner's path and the filter.
+# argv: the host-only file, then (when a filter is to be tried) the filter; the runner's
+# install_seccomp is appended to this source (see _probe_source).
 _PROBE = """
 import json, os, socket, sys
 try:
@@ -51,13 +53,10 @@ except OSError:
 seen = {"interfaces": names, "pid": os.getpid(), "uid": os.getuid(), "sees_host_file": os.path.exists(sys.argv[1])}
 workdir = os.statvfs(".")
 seen["workdir_bytes"] = workdir.f_blocks * workdir.f_frsize
-if len(sys.argv) > 3:
-    import ctypes, importlib.util
-    spec = importlib.util.spec_from_file_location("agorakit_runner", sys.argv[2])
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
+if len(sys.argv) > 2:
+    import ctypes
     try:
-        runner.install_seccomp(bytes.fromhex(sys.argv[3]))
+        install_seccomp(bytes.fromhex(sys.argv[2]))
     except Exception as error:
         seen["seccomp"] = f"the filter could not be installed: {error}"
     else:
@@ -71,6 +70,16 @@ if len(sys.argv) > 3:
             seen["seccomp"] = "ok" if refused else "the filter was installed but did not refuse unshare(CLONE_NEWUSER)"
 print(json.dumps(seen))
 """
+
+
+@functools.cache
+def _probe_source() -> str:
+    """The probe with the runner's own ``install_seccomp`` defined before it (not the whole runner:
+    the probe stays quick)."""
+    source = RUNNER_FILE.read_text()
+    tree = ast.parse(source)
+    [install] = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "install_seccomp"]
+    return f"{ast.get_source_segment(source, install)}\n{_PROBE}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,17 +235,15 @@ def _probe(
         if backend == "bubblewrap" and bubblewrap_mode() == "setpriv":
             uid = probe_uid()
             os.chown(workdir, uid, uid)
-        args = ["-I", "-S", "-B", "-c", _PROBE, str(canary)]
-        runner_source = None
+        args = ["-I", "-S", "-B", "-c", _probe_source(), str(canary)]
         if program is not None:
-            runner_source = RUNNER_FILE.read_bytes()
-            args += [INSIDE_RUNNER if backend == "bubblewrap" else str(RUNNER_FILE), program.hex()]
+            args.append(program.hex())
         prefix = list(prefix or ())
         if quota:
             keeper = WorkdirQuota.start(workdir, PROBE_QUOTA_BYTES, owner=uid)
             stack.callback(keeper.close)
             prefix += keeper.enter_prefix()
-        plan = build_plan(backend, interpreter, workdir, args, runner_source=runner_source, uid=uid, prefix=prefix)
+        plan = build_plan(backend, interpreter, workdir, args, uid=uid, prefix=prefix)
         try:
             done = subprocess.run(
                 plan.argv,

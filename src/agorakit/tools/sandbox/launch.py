@@ -3,7 +3,9 @@
 bubblewrap builds a new root from read-only binds of ``/usr`` (and the
 ``/lib*``, ``/bin`` links), the interpreter's prefix (relocated to
 ``/opt/python``, its site-packages hidden) and the runner file, plus the
-private workdir read-write at ``/sandbox``. Nothing else of the host's file
+private workdir read-write at ``/sandbox`` (the sized tmpfs of
+:mod:`agorakit.tools.sandbox.workdir` when bubblewrap starts in its keeper's
+mount namespace: see ``prefix``). Nothing else of the host's file
 system exists inside: no ``/etc`` (beyond ``ld.so.cache``), ``/home``,
 ``/root``, ``/tmp`` or the repository. New pid, network, ipc and uts
 namespaces; ``/proc`` and ``/dev`` are the sandbox's own.

@@ -106,17 +106,16 @@ def apply_rlimits(wanted: dict[str, int]) -> dict[str, int]:
     return applied
 
 
-PR_SET_SECCOMP = 22
-PR_SET_NO_NEW_PRIVS = 38
-SECCOMP_MODE_FILTER = 2
-
-
 def install_seccomp(program: bytes) -> None:
     """Install a seccomp filter (``struct sock_filter`` records) on this thread and all it will start.
 
     Sets ``no_new_privs`` first, as an unprivileged filter requires. Raises ``OSError`` on failure.
+    Self-contained: ``detect_isolation``'s probe runs this very function's source.
     """
     import ctypes  # only here: a runner without a filter does not pay for it
+    import os
+
+    pr_set_seccomp, pr_set_no_new_privs, seccomp_mode_filter = 22, 38, 2
 
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
@@ -129,10 +128,10 @@ def install_seccomp(program: bytes) -> None:
     prctl.restype = ctypes.c_int
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = SockFprog(len(program) // 8, ctypes.addressof(buffer))
-    if prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    if prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(code)}")
-    if prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
+    if prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.addressof(fprog), 0, 0) != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"prctl(PR_SET_SECCOMP): {os.strerror(code)}")
 

@@ -6,9 +6,12 @@
 
 The host enforces wall time and CPU time per block and caps output; the
 kernel enforces memory, processes, file size and open files (rlimits the
-interpreter sets on itself, soft = hard, before any code runs). A block that
-gets the interpreter killed comes back as an :class:`ExecResult` with
-``restarted=True``; the next block runs in a fresh interpreter.
+interpreter sets on itself, soft = hard, before any code runs, with its
+seccomp filter), and the size of ``/sandbox`` (a sized tmpfs). The total
+memory of all the sandbox's processes is capped by a cgroup v2 or by the
+host's watchdog. A block that gets the interpreter killed comes back as an
+:class:`ExecResult` with ``restarted=True``; the next block runs in a fresh
+interpreter.
 """
 
 from __future__ import annotations
