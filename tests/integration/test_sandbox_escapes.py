@@ -148,7 +148,21 @@ def host(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-async def sb(isolation: Isolation, host: Host) -> AsyncIterator[Sandbox]:
+def preexisting(bystander: subprocess.Popen[bytes]) -> set[int]:
+    """This test process's children from before the test's sandbox: the bystander, and whatever servers
+    or workers other tests left running. Not the sandbox's."""
+    return set(procfs.parent_map().get(os.getpid(), ()))
+
+
+def sandbox_processes(preexisting: set[int]) -> list[int]:
+    """Every process of the sandboxes started since ``preexisting`` (and the workdir keeper), seen from the host."""
+    children = procfs.parent_map()
+    roots = [pid for pid in children.get(os.getpid(), ()) if pid not in preexisting]
+    return [pid for root in roots for pid in procfs.descendants(root, children)]
+
+
+@pytest.fixture
+async def sb(isolation: Isolation, host: Host, preexisting: set[int]) -> AsyncIterator[Sandbox]:
     # Started after `host`, so the canary variables are in the environment the sandbox could inherit.
     async with Sandbox(LIMITS, isolation=isolation) as sandbox:
         yield sandbox
@@ -676,7 +690,7 @@ def proportional_mb(pids: list[int]) -> float:
 
 
 async def test_a_16_process_memory_bomb_stays_under_the_total(
-    isolation: Isolation, host: Host, bystander: subprocess.Popen[bytes]
+    isolation: Isolation, host: Host, preexisting: set[int]
 ) -> None:
     limits = dataclasses.replace(
         LIMITS, total_memory_mb=TOTAL_MEMORY_MB, max_processes=32, cpu_time_s=10, wall_time_s=30
@@ -687,7 +701,7 @@ async def test_a_16_process_memory_bomb_stays_under_the_total(
     def sample() -> None:  # the host's own measure, as often as it can
         nonlocal peak
         while not stop.is_set():
-            peak = max(peak, proportional_mb(sandbox_processes(bystander)))
+            peak = max(peak, proportional_mb(sandbox_processes(preexisting)))
 
     async with Sandbox(limits, isolation=isolation) as sandbox:
         sampler = threading.Thread(target=sample, daemon=True)
@@ -698,7 +712,7 @@ async def test_a_16_process_memory_bomb_stays_under_the_total(
             stop.set()
             sampler.join()
         after = await sandbox.exec("print('responsive')")
-        left = sandbox_processes(bystander)
+        left = sandbox_processes(preexisting)
         remaining = proportional_mb(left)
     assert bomb.limit_hit == "total_memory" and bomb.restarted, bomb
     assert bomb.error is not None and f"more than the {TOTAL_MEMORY_MB} MB memory limit" in bomb.error
@@ -1013,13 +1027,6 @@ if CHILD == 0:
 """
 
 
-def sandbox_processes(bystander: subprocess.Popen[bytes]) -> list[int]:
-    """Every process of the running sandbox, seen from the host: this test's descendants but the bystander."""
-    children = procfs.parent_map()
-    outside = set(procfs.descendants(bystander.pid, children))
-    return [pid for pid in procfs.descendants(os.getpid(), children)[1:] if pid not in outside]
-
-
 def host_view(pids: list[int], key_uid: int) -> dict[str, object]:
     """What a refused call would have changed, read on the host: each sandbox process's user namespace,
     tracer, whether it is stopped, its open files; the mount tables; kernel modules, kexec, and the
@@ -1057,7 +1064,7 @@ def host_view(pids: list[int], key_uid: int) -> dict[str, object]:
 
 @pytest.mark.parametrize("name", list(DENIED_CALLS))
 async def test_denied_system_calls(
-    name: str, sb: Sandbox, host: Host, isolation: Isolation, bystander: subprocess.Popen[bytes]
+    name: str, sb: Sandbox, host: Host, isolation: Isolation, preexisting: set[int]
 ) -> None:
     if not isolation.seccomp:
         pytest.skip(f"no seccomp filter here: {isolation.notes}")
@@ -1073,11 +1080,11 @@ async def test_denied_system_calls(
     assert setup.ok, setup
     # Without a user namespace the uid inside is the host's; within one, keys are charged to the host user.
     key_uid = os.getuid() if isolation.user_namespace else int(setup.stdout)
-    pids = sandbox_processes(bystander)
+    pids = sandbox_processes(preexisting)
     assert len(pids) >= 2  # at least the interpreter and its sleeping child
     before = host_view(pids, key_uid)
     result = await sb.exec(f"print(*{DENIED_CALLS[name]})")
-    after = host_view(sandbox_processes(bystander), key_uid)
+    after = host_view(sandbox_processes(preexisting), key_uid)
     expected = "38" if name in seccomp.ENOSYS_CALLS else "1"  # ENOSYS, else EPERM
     assert result.stdout.split() == ["-1", expected], result
     assert after == before  # nothing happened: no new process, namespace, tracer, descriptor, mount or key
