@@ -15,12 +15,14 @@ reason; the isolation in force is printed at the start of the run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -31,7 +33,16 @@ from types import FrameType
 import pytest
 
 from agorakit.tools import ToolDispatcher, tool
-from agorakit.tools.sandbox import ExecResult, Isolation, Sandbox, SandboxLimits, detect_isolation
+from agorakit.tools.sandbox import (
+    ExecResult,
+    Isolation,
+    Sandbox,
+    SandboxLimits,
+    detect_isolation,
+    procfs,
+    seccomp,
+    workdir,
+)
 from agorakit.tools.sandbox.launch import bubblewrap_mode
 
 LIMITS = SandboxLimits(
@@ -137,7 +148,21 @@ def host(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-async def sb(isolation: Isolation, host: Host) -> AsyncIterator[Sandbox]:
+def preexisting(bystander: subprocess.Popen[bytes]) -> set[int]:
+    """This test process's children from before the test's sandbox: the bystander, and whatever servers
+    or workers other tests left running. Not the sandbox's."""
+    return set(procfs.parent_map().get(os.getpid(), ()))
+
+
+def sandbox_processes(preexisting: set[int]) -> list[int]:
+    """Every process of the sandboxes started since ``preexisting`` (and the workdir keeper), seen from the host."""
+    children = procfs.parent_map()
+    roots = [pid for pid in children.get(os.getpid(), ()) if pid not in preexisting]
+    return [pid for root in roots for pid in procfs.descendants(root, children)]
+
+
+@pytest.fixture
+async def sb(isolation: Isolation, host: Host, preexisting: set[int]) -> AsyncIterator[Sandbox]:
     # Started after `host`, so the canary variables are in the environment the sandbox could inherit.
     async with Sandbox(LIMITS, isolation=isolation) as sandbox:
         yield sandbox
@@ -298,7 +323,6 @@ async def test_reading_every_processes_environ_and_cmdline(sb: Sandbox, host: Ho
 
 async def test_reading_the_hosts_tmp(sb: Sandbox, host: Host, isolation: Isolation) -> None:
     require(isolation, "filesystem")
-    import tempfile
 
     with tempfile.NamedTemporaryFile("w", prefix="agorakit-escape-", suffix=".txt") as planted:
         planted.write(host.secret)
@@ -626,6 +650,80 @@ async def test_memory_bombs(sb: Sandbox, host: Host) -> None:
     host.assert_nothing_leaked(single, growing)
 
 
+TOTAL_MEMORY_MB = 512
+TOTAL_MEMORY_MARGIN_MB = max(256, 32 * (os.cpu_count() or 1))
+"""How far past ``total_memory_mb`` the host may ever measure the sandbox, with the watchdog: what the
+processes allocate between two of its looks (20 ms apart past half the limit), the two looks that must
+agree, and the kill (about 32 MB per CPU writing pages; 60-165 MB measured on a 2-CPU VM).
+With a cgroup v2 limit the kernel allows no margin at all."""
+
+MEMORY_BOMB = """
+import os, time
+children = []
+for _ in range(16):
+    pid = os.fork()
+    if pid == 0:
+        hoard = []
+        try:
+            while True:
+                hoard.append(b'\\x01' * (10 * 1024 * 1024))  # written: every page is really used
+        except MemoryError:  # each process stops at its own RLIMIT_AS, together far over the total
+            time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+"""
+
+
+def proportional_mb(pids: list[int]) -> float:
+    """The processes' anonymous and shared memory, each page counted once (``Pss``), in MB."""
+    total = 0
+    for pid in pids:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        fields = dict(line.split()[:2] for line in rollup if line.split()[0].endswith(":"))
+        total += int(fields.get("Pss_Anon:", 0)) + int(fields.get("Pss_Shmem:", 0))
+    return total / 1024
+
+
+async def test_a_16_process_memory_bomb_stays_under_the_total(
+    isolation: Isolation, host: Host, preexisting: set[int]
+) -> None:
+    limits = dataclasses.replace(
+        LIMITS, total_memory_mb=TOTAL_MEMORY_MB, max_processes=32, cpu_time_s=10, wall_time_s=30
+    )
+    peak = 0.0
+    stop = threading.Event()
+
+    def sample() -> None:  # the host's own measure, as often as it can
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, proportional_mb(sandbox_processes(preexisting)))
+
+    async with Sandbox(limits, isolation=isolation) as sandbox:
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            bomb = await sandbox.exec(MEMORY_BOMB)
+        finally:
+            stop.set()
+            sampler.join()
+        after = await sandbox.exec("print('responsive')")
+        left = sandbox_processes(preexisting)
+        remaining = proportional_mb(left)
+    assert bomb.limit_hit == "total_memory" and bomb.restarted, bomb
+    assert bomb.error is not None and f"more than the {TOTAL_MEMORY_MB} MB memory limit" in bomb.error
+    assert peak >= TOTAL_MEMORY_MB * 0.8, peak  # the bomb did grow to the limit while the host watched
+    assert peak <= TOTAL_MEMORY_MB + TOTAL_MEMORY_MARGIN_MB, peak
+    print(f"16-process bomb: peak {peak:.0f} MB seen from the host, total limit {TOTAL_MEMORY_MB} MB")
+    assert after.stdout == "responsive\n"  # a fresh interpreter, and none of the 16 left behind
+    assert len(left) <= 4 and remaining < 100, (left, remaining)
+    host.assert_nothing_leaked(bomb, after)
+
+
 async def test_infinite_loops(sb: Sandbox, host: Host) -> None:
     busy = await sb.exec("while True:\n    pass")
     assert busy.limit_hit in ("cpu_time", "wall_time") and busy.restarted
@@ -644,6 +742,78 @@ async def test_output_floods(sb: Sandbox, host: Host) -> None:
     assert len(stderr.stderr) <= LIMITS.max_output_bytes + marker
     assert stdout.stdout.startswith("A" * 1000) and "[output truncated" in stdout.stdout
     host.assert_nothing_leaked(stdout, stderr)
+
+
+DISK_FILLER = """
+import os
+written = 0
+try:
+    for number in range(10_000):
+        with open(f'fill-{number}', 'wb') as f:
+            for _ in range(4):  # 4 MB files: under the per-file limit, never under the quota
+                written += f.write(b'\\x01' * 1024 * 1024)
+finally:
+    print(written)
+"""
+FILE_COUNT_FILLER = """
+import os
+os.mkdir('many')
+made = 0
+try:
+    while True:
+        open(f'many/{made}', 'w').close()
+        made += 1
+finally:
+    print(made)
+"""
+
+
+def disk_used(path: str) -> int:
+    stat = os.statvfs(path)
+    return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+
+
+def host_mount_table() -> str:
+    return Path("/proc/self/mountinfo").read_text()
+
+
+def gone(*paths: Path) -> bool:
+    return not any(path.exists() for path in paths)
+
+
+def host_path_of(view: Path) -> Path:
+    """The sandbox's own host directory, from the path that reaches its tmpfs (``/proc/<keeper>/root/...``)."""
+    return Path("/", *view.parts[4:])
+
+
+async def test_a_disk_filler_stops_at_the_workdir_quota(isolation: Isolation, host: Host) -> None:
+    if not isolation.workdir_quota:
+        pytest.skip(f"no workdir quota here: {isolation.notes}")
+    limits = dataclasses.replace(LIMITS, workdir_size_mb=32)
+    quota = limits.workdir_size_bytes
+    host_disk = tempfile.gettempdir()  # where the sandbox's host directory lives
+    host_mounts = host_mount_table()
+    used_before = disk_used(host_disk)
+    async with Sandbox(limits, isolation=isolation) as sandbox:
+        view = sandbox.workdir
+        host_dir = host_path_of(view)
+        filled = await sandbox.exec(DISK_FILLER)
+        used_during = disk_used(host_disk)
+        kept = sum(path.stat().st_size for path in view.iterdir())
+        on_host_disk = os.listdir(host_dir)
+        freed = await sandbox.exec("os.remove('fill-0')\nopen('after', 'wb').write(b'x' * 1000)")
+        files = await sandbox.exec(FILE_COUNT_FILLER)
+    assert filled.limit_hit == "workdir_size" and not filled.restarted, filled
+    assert filled.error is not None and "No space left on device" in filled.error  # ENOSPC, inside
+    written = int(filled.stdout)
+    assert quota - 2 * 1024 * 1024 <= written <= quota and kept <= quota
+    assert on_host_disk == []  # the files are in the keeper's tmpfs, not in the host's directory
+    assert used_during - used_before <= quota  # the host's disk did not take the data
+    assert freed.ok and freed.stdout == "1000\n"  # deleting frees room; the interpreter carried on
+    assert files.limit_hit == "workdir_size" and int(files.stdout) <= workdir.inodes_for(quota)
+    assert host_mount_table() == host_mounts  # no mount reached the host
+    assert gone(view, host_dir)  # with the sandbox
+    host.assert_nothing_leaked(filled, freed, files)
 
 
 async def test_huge_files(sb: Sandbox, host: Host) -> None:
@@ -763,11 +933,14 @@ async def test_ptrace_and_process_memory(sb: Sandbox, host: Host, isolation: Iso
         "    print('mem', type(error).__name__)"
     )
     ptrace = [line.split() for line in result.stdout.splitlines() if line.startswith("ptrace")]
-    # The host process does not exist in here (ESRCH). Inside a user namespace the sandbox's own
-    # pid 1 (bubblewrap's reaper, same uid) may be traced: it is part of the sandbox, not the host.
-    assert ptrace[2] == ["ptrace", str(host.pid), "-1", "3"]
-    if isolation.backend == "bubblewrap" and not isolation.user_namespace:
-        assert ptrace[0][2] == "-1"  # setpriv mode: pid 1 belongs to root
+    if isolation.seccomp:  # the filter refuses ptrace outright
+        assert [line[2:] for line in ptrace] == [["-1", "1"]] * 3
+    else:
+        # The host process does not exist in here (ESRCH). Inside a user namespace the sandbox's own
+        # pid 1 (bubblewrap's reaper, same uid) may be traced: it is part of the sandbox, not the host.
+        assert ptrace[2] == ["ptrace", str(host.pid), "-1", "3"]
+        if isolation.backend == "bubblewrap" and not isolation.user_namespace:
+            assert ptrace[0][2] == "-1"  # setpriv mode: pid 1 belongs to root
     host.assert_nothing_leaked(result)
 
 
@@ -781,6 +954,160 @@ async def test_devices(sb: Sandbox, host: Host, isolation: Isolation) -> None:
         "        print(path, type(error).__name__)"
     )
     assert "READ" not in result.stdout
+    host.assert_nothing_leaked(result)
+
+
+# --- the seccomp filter ----------------------------------------------------------------------------------
+
+# Each refused call, made with arguments that would do something if the kernel ran it. Names:
+# N (this architecture's numbers), TOKEN (a unique name), WD (the workdir), CHILD (a forked
+# sleeper). ``call`` returns (result, errno).
+DENIED_CALLS: dict[str, str] = {
+    "ptrace": "call(N['ptrace'], 16, CHILD, 0, 0)",  # PTRACE_ATTACH to the sandbox's own child
+    "bpf": "call(N['bpf'], 0, buffer(2, 4, 4, 4, 4, 4, 1, 4, size=128), 128)",  # BPF_MAP_CREATE, an array
+    "perf_event_open": "call(N['perf_event_open'], buffer(1, 4, 128, 4, size=128), 0, -1, -1, 0)",  # cpu-clock
+    "userfaultfd": "call(N['userfaultfd'], os.O_CLOEXEC)",
+    "keyctl": "call(N['keyctl'], 1, TOKEN)",  # KEYCTL_JOIN_SESSION_KEYRING: a new named keyring
+    "add_key": "call(N['add_key'], b'user', TOKEN, b'payload', 7, -4)",  # into the user keyring
+    "request_key": "call(N['request_key'], b'user', TOKEN, None, -4)",
+    "io_uring_setup": "call(N['io_uring_setup'], 4, buffer(size=120))",
+    "io_uring_enter": "call(N['io_uring_enter'], 0, 1, 1, 0, None, 0)",  # EBADF from the kernel
+    "io_uring_register": "call(N['io_uring_register'], 0, 0, None, 0)",  # EBADF from the kernel
+    "init_module": "call(N['init_module'], buffer(0x464c457f, 4, size=64), 64, b'')",
+    "finit_module": "call(N['finit_module'], 0, b'', 0)",
+    "delete_module": "call(N['delete_module'], TOKEN, os.O_NONBLOCK)",
+    "mount": "call(N['mount'], b'none', WD, b'tmpfs', 0, None)",
+    "umount2": "call(N['umount2'], b'/usr', 2)",  # MNT_DETACH
+    "pivot_root": "call(N['pivot_root'], WD, WD)",
+    "move_mount": "call(N['move_mount'], -100, b'/usr', -100, WD, 0)",
+    "open_tree": "call(N['open_tree'], -100, b'/usr', 1)",  # OPEN_TREE_CLONE: a detached copy
+    "open_tree_attr": "call(N['open_tree_attr'], -100, b'/usr', 1, buffer(size=32), 32)",
+    "fsopen": "call(N['fsopen'], b'tmpfs', 0)",
+    "fsmount": "call(N['fsmount'], 0, 0, 0)",  # EINVAL/EBADF from the kernel
+    "fsconfig": "call(N['fsconfig'], 0, 0, b'ro', None, 0)",
+    "fspick": "call(N['fspick'], -100, b'/usr', 0)",
+    "mount_setattr": "call(N['mount_setattr'], -100, b'/usr', 0, buffer(0, 8, 1, 8, size=32), 32)",  # clear RDONLY
+    "kexec_load": "call(N['kexec_load'], 0, 0, None, 0)",
+    "kexec_file_load": "call(N['kexec_file_load'], -1, -1, 0, b'', 1)",  # KEXEC_FILE_UNLOAD
+    "unshare": "call(N['unshare'], 0x10000000)",  # CLONE_NEWUSER
+    "clone": "call(N['clone'], 0x10000000 | 17, 0, 0, 0, 0)",  # CLONE_NEWUSER | SIGCHLD
+    "clone3": "call(N['clone3'], buffer(0x10000000, 8, 0, 24, 17, 8, size=88), 88)",  # flags in a struct
+}
+MOUNT_NAMESPACE_NEEDED = {
+    "mount", "umount2", "pivot_root", "move_mount", "open_tree", "open_tree_attr", "fsopen", "fsmount",
+    "fsconfig", "fspick", "mount_setattr", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+    "delete_module",
+}  # fmt: skip
+
+SECCOMP_PRELUDE = """
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+PID = os.getpid()
+
+def buffer(*fields, size):
+    raw = bytearray(size)
+    for at in range(0, len(fields), 2):
+        offset = sum(fields[1:at:2])
+        raw[offset : offset + fields[at + 1]] = fields[at].to_bytes(fields[at + 1], 'little')
+    return ctypes.create_string_buffer(bytes(raw), size)
+
+def call(nr, *args):
+    ctypes.set_errno(0)
+    rc = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
+    error = ctypes.get_errno()
+    if rc == 0 and os.getpid() != PID:  # a clone that got through: the child leaves at once
+        os._exit(0)
+    return rc, error
+
+CHILD = os.fork()
+if CHILD == 0:
+    time.sleep(60)
+    os._exit(0)
+"""
+
+
+def host_view(pids: list[int], key_uid: int) -> dict[str, object]:
+    """What a refused call would have changed, read on the host: each sandbox process's user namespace,
+    tracer, whether it is stopped, its open files; the mount tables; kernel modules, kexec, and the
+    keyrings of ``key_uid``."""
+
+    def read(path: str) -> str | None:
+        try:
+            return Path(path).read_text()
+        except OSError:
+            return None
+
+    processes = {}
+    for pid in pids:
+        status = read(f"/proc/{pid}/status") or ""
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        try:
+            fds = sorted(os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+            userns = os.readlink(f"/proc/{pid}/ns/user")
+        except OSError:
+            continue  # gone meanwhile
+        stopped = fields.get("State", "").strip()[:1] in ("t", "T")  # a traced process stops
+        processes[pid] = (userns, fields.get("TracerPid", "").strip(), stopped, fds)
+    key_users = [
+        line for line in (read("/proc/key-users") or "").splitlines() if line.split(":")[0].strip() == str(key_uid)
+    ]
+    return {
+        "processes": processes,
+        "mounts": {pid: read(f"/proc/{pid}/mountinfo") for pid in pids},
+        "host mounts": read("/proc/self/mountinfo"),
+        "modules": read("/proc/modules"),
+        "kexec": (read("/sys/kernel/kexec_loaded"), read("/sys/kernel/kexec_crash_loaded")),
+        "keys": [line.split()[2] for line in key_users],  # nkeys/nikeys
+    }
+
+
+@pytest.mark.parametrize("name", list(DENIED_CALLS))
+async def test_denied_system_calls(
+    name: str, sb: Sandbox, host: Host, isolation: Isolation, preexisting: set[int]
+) -> None:
+    if not isolation.seccomp:
+        pytest.skip(f"no seccomp filter here: {isolation.notes}")
+    if name in MOUNT_NAMESPACE_NEEDED and isolation.backend == "rlimits-only":
+        pytest.skip("without namespaces a broken filter would act on the host itself")
+    arch, _ = seccomp.native_arch()
+    assert arch is not None
+    numbers = seccomp.ARCHES[arch].numbers
+    token = f"agorakit-escape-{secrets.token_hex(6)}"
+    setup = await sb.exec(
+        SECCOMP_PRELUDE + f"N = {numbers!r}\nTOKEN = {token.encode()!r}\nWD = os.getcwd().encode()\nos.getuid()"
+    )
+    assert setup.ok, setup
+    # Without a user namespace the uid inside is the host's; within one, keys are charged to the host user.
+    key_uid = os.getuid() if isolation.user_namespace else int(setup.stdout)
+    pids = sandbox_processes(preexisting)
+    assert len(pids) >= 2  # at least the interpreter and its sleeping child
+    before = host_view(pids, key_uid)
+    result = await sb.exec(f"print(*{DENIED_CALLS[name]})")
+    after = host_view(sandbox_processes(preexisting), key_uid)
+    expected = "38" if name in seccomp.ENOSYS_CALLS else "1"  # ENOSYS, else EPERM
+    assert result.stdout.split() == ["-1", expected], result
+    assert after == before  # nothing happened: no new process, namespace, tracer, descriptor, mount or key
+    assert (await sb.exec("os.kill(CHILD, 9); os.waitpid(CHILD, 0)[0] == CHILD")).stdout == "True\n"
+    host.assert_nothing_leaked(setup, result)
+
+
+async def test_the_filter_leaves_ordinary_calls_alone(sb: Sandbox, host: Host, isolation: Isolation) -> None:
+    if not isolation.seccomp:
+        pytest.skip(f"no seccomp filter here: {isolation.notes}")
+    result = await sb.exec(
+        "import ctypes, os, subprocess, threading\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "print('unshare(0)', libc.unshare(0))\n"  # unshare without CLONE_NEWUSER passes the filter
+        "pid = os.fork()\n"
+        "if pid == 0:\n    os._exit(3)\n"
+        "print('fork', os.waitpid(pid, 0)[1] >> 8)\n"
+        "thread = threading.Thread(target=print, args=('thread',))\nthread.start(); thread.join()\n"
+        "shell = ['/bin/sh', '-c', 'grep Seccomp: /proc/self/status']\n"
+        "print(subprocess.run(shell, capture_output=True, text=True).stdout)"
+    )
+    assert result.stdout.split("\n")[:3] == ["unshare(0) 0", "fork 3", "thread"]
+    assert "Seccomp:\t2" in result.stdout  # inherited by what the code starts
     host.assert_nothing_leaked(result)
 
 

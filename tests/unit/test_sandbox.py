@@ -181,6 +181,46 @@ async def test_output_over_the_cap_is_cut_without_a_restart(isolation: Isolation
         assert (await sandbox.exec("kept")).stdout == "1\n"
 
 
+async def test_memory_a_forked_child_shares_counts_once(isolation: Isolation) -> None:
+    # Five processes each map the same 300 MB (copy-on-write after fork): 1.5 GB of resident
+    # memory summed naively, 300 MB really. The total limit must not kill them.
+    limits = SandboxLimits(wall_time_s=30, cpu_time_s=20, memory_mb=512, total_memory_mb=512)
+    async with Sandbox(limits, isolation=isolation) as sandbox:
+        result = await sandbox.exec(
+            "import os, time\n"
+            "shared = b'\\x01' * (300 * 1024 * 1024)\n"
+            "children = []\n"
+            "for _ in range(4):\n"
+            "    pid = os.fork()\n"
+            "    if pid == 0:\n"
+            "        time.sleep(1.0)\n"
+            "        os._exit(len(shared) % 256)\n"
+            "    children.append(pid)\n"
+            "print([os.waitpid(pid, 0)[1] for pid in children])"
+        )
+    assert result.ok, result
+    assert result.stdout == "[0, 0, 0, 0]\n"
+
+
+async def test_a_background_process_over_the_total_is_caught_between_blocks(isolation: Isolation) -> None:
+    limits = SandboxLimits(wall_time_s=10, cpu_time_s=5, memory_mb=512, total_memory_mb=128)
+    async with Sandbox(limits, isolation=isolation) as sandbox:
+        await sandbox.exec("kept = 1")
+        started = await sandbox.exec(
+            "import os, time\n"
+            "if os.fork() == 0:\n"
+            "    hoard = b'\\x01' * (200 * 1024 * 1024)\n"
+            "    time.sleep(60)\n"
+            "    os._exit(0)"
+        )
+        assert started.ok  # the block itself returned at once
+        await asyncio.sleep(2.0)
+        result = await sandbox.exec("kept")
+        assert result.limit_hit == "total_memory" and result.restarted
+        assert result.error is not None and "more than the 128 MB memory limit" in result.error
+        assert (await sandbox.exec("print('fresh')")).stdout == "fresh\n"
+
+
 async def test_an_interpreter_that_exits_is_replaced(sb: Sandbox) -> None:
     result = await sb.exec("import os\nos._exit(5)")
     assert result.restarted and result.exit_status == 5 and result.limit_hit is None
@@ -252,6 +292,20 @@ async def test_blocks_and_their_tool_calls_are_traced(isolation: Isolation) -> N
     events = [record for record in sink.records if record[0] == "event" and record[4] == "sandbox.start"]
     assert len(events) == 1
     assert events[0][5]["agorakit.sandbox.backend"] == isolation.backend
+    assert events[0][5]["agorakit.sandbox.seccomp"] == isolation.seccomp
+    for name, value in (
+        ("memory_cap", isolation.memory_cap),
+        ("workdir_quota", isolation.workdir_quota),
+        ("total_memory_mb", FAST.total_memory_mb),
+        ("workdir_size_mb", FAST.workdir_size_mb),
+    ):
+        assert events[0][5][f"agorakit.sandbox.{name}"] == value
+    starts = [record for record in sink.records if record[0] == "span_start" and record[4] == "execute_code sandbox"]
+    assert len(starts) == 2
+    for record in starts:  # each block's span says which protections held
+        assert record[6]["agorakit.sandbox.seccomp"] == isolation.seccomp
+        assert record[6]["agorakit.sandbox.memory_cap"] == isolation.memory_cap
+        assert record[6]["agorakit.sandbox.workdir_quota"] == isolation.workdir_quota
     found = spans(sink)
     blocks = [span for span in found.values() if span["name"] == "execute_code sandbox"]
     [call_span] = [span for span in found.values() if span["name"] == "execute_tool add"]

@@ -296,7 +296,9 @@ def test_unknown_backend_is_an_error() -> None:
 
 def test_missing_bubblewrap_is_reported_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     real_which = isolation_module.shutil.which
-    monkeypatch.setattr(isolation_module.shutil, "which", lambda name: None if name == "bwrap" else real_which(name))
+    monkeypatch.setattr(
+        isolation_module.shutil, "which", lambda name, **kw: None if name == "bwrap" else real_which(name, **kw)
+    )
     with pytest.raises(SandboxError, match="bwrap is not installed"):
         detect_isolation("bubblewrap")
     report = detect_isolation()
@@ -308,5 +310,7 @@ def test_missing_bubblewrap_is_reported_not_hidden(monkeypatch: pytest.MonkeyPat
 def test_plain_backend_reports_no_isolation() -> None:
     report = detect_isolation("rlimits-only")
     assert (report.network_isolated, report.filesystem_isolated, report.pid_isolated) == (False, False, False)
-    assert report.summary() == "rlimits-only: no namespace isolation"
+    seccomp = "; seccomp" if report.seccomp else "; no seccomp"
+    expected = f"rlimits-only: no namespace isolation{seccomp}; total memory: {report.memory_cap}; no workdir quota"
+    assert report.summary() == expected
     assert any("no namespaces" in note for note in report.notes)

@@ -1,7 +1,8 @@
 """The code sandbox: Python in a separate, isolated process with resource limits.
 
 See docs/sandbox.md. The isolation is the operating system's (bubblewrap
-namespaces where available, plus rlimits), never Python-level filtering.
+namespaces where available, a seccomp filter, rlimits, a total memory cap and
+a sized tmpfs as the workdir), never Python-level filtering.
 """
 
 from agorakit.tools.sandbox.isolation import Isolation, detect_isolation

@@ -3,7 +3,9 @@
 bubblewrap builds a new root from read-only binds of ``/usr`` (and the
 ``/lib*``, ``/bin`` links), the interpreter's prefix (relocated to
 ``/opt/python``, its site-packages hidden) and the runner file, plus the
-private workdir read-write at ``/sandbox``. Nothing else of the host's file
+private workdir read-write at ``/sandbox`` (the sized tmpfs of
+:mod:`agorakit.tools.sandbox.workdir` when bubblewrap starts in its keeper's
+mount namespace: see ``prefix``). Nothing else of the host's file
 system exists inside: no ``/etc`` (beyond ``ld.so.cache``), ``/home``,
 ``/root``, ``/tmp`` or the repository. New pid, network, ipc and uts
 namespaces; ``/proc`` and ``/dev`` are the sandbox's own.
@@ -23,6 +25,7 @@ import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -118,10 +121,26 @@ def build_plan(
     runner_source: bytes | None = None,
     uid: int | None = None,
     extra_fds: tuple[int, ...] = (),
+    prefix: Sequence[str] = (),
 ) -> LaunchPlan:
     """The plan for ``backend``. ``python_args`` follow the interpreter; under bubblewrap
     ``runner_source`` becomes the read-only file ``INSIDE_RUNNER``, and ``uid`` is the uid
-    ``setpriv`` switches to when bubblewrap runs as root."""
+    ``setpriv`` switches to when bubblewrap runs as root. ``prefix`` is a command that
+    ends by exec'ing the rest (e.g. joining a cgroup), so the pid stays the same."""
+    plan = _plan(backend, interpreter, workdir, python_args, runner_source, uid, extra_fds)
+    plan.argv[:0] = prefix
+    return plan
+
+
+def _plan(
+    backend: Backend,
+    interpreter: Interpreter,
+    workdir: Path,
+    python_args: list[str],
+    runner_source: bytes | None,
+    uid: int | None,
+    extra_fds: tuple[int, ...],
+) -> LaunchPlan:
     if backend == "bubblewrap":
         return _bubblewrap_plan(interpreter, workdir, python_args, runner_source, uid, extra_fds)
     python = str(interpreter.executable)
@@ -185,6 +204,8 @@ def _bubblewrap_options(
         options += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     else:
         options += ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+        # This user's ids inside, also when bubblewrap starts as root of the workdir keeper's namespace.
+        options += ["--uid", str(os.getuid()), "--gid", str(os.getgid())]
     options += ["--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
     # bubblewrap would create these mount points 0700 (root-only) when run as root.
     for directory in ("/etc", "/opt", "/opt/agorakit"):

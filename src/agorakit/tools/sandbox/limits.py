@@ -8,7 +8,9 @@ from typing import Literal
 
 from agorakit.core.errors import AgorakitError, ConfigError
 
-LimitHit = Literal["wall_time", "cpu_time", "memory", "output", "file_size", "processes"]
+LimitHit = Literal[
+    "wall_time", "cpu_time", "memory", "total_memory", "output", "file_size", "workdir_size", "processes"
+]
 
 OUTPUT_FLOOD_FACTOR = 16
 """A block that writes more than this many times ``max_output_bytes`` to one stream is killed.
@@ -41,9 +43,16 @@ class SandboxLimits:
       restarted.
     - ``memory_mb``: address space per process (``RLIMIT_AS``). Python needs
       about 30-60 MB of it to start.
+    - ``total_memory_mb``: memory of all the sandbox's processes together
+      (a cgroup v2 ``memory.max``, or the host's watchdog: see
+      :mod:`agorakit.tools.sandbox.memory`); over it, the whole sandbox is
+      killed and its interpreter restarted.
     - ``max_processes``: processes and threads the sandbox's user may have
       (``RLIMIT_NPROC``), the interpreter included.
     - ``max_file_size_mb``: size of any file a process writes (``RLIMIT_FSIZE``).
+    - ``workdir_size_mb``: size of the writable ``/sandbox`` (a sized tmpfs,
+      under bubblewrap: see :mod:`agorakit.tools.sandbox.workdir`); writes
+      past it fail with ``ENOSPC``. Its files are held in memory.
     - ``max_open_files``: open file descriptors per process (``RLIMIT_NOFILE``).
     - ``max_output_bytes``: stdout and stderr kept per block, each; the rest is
       cut with a marker (see :data:`OUTPUT_FLOOD_FACTOR`).
@@ -55,17 +64,32 @@ class SandboxLimits:
     cpu_time_s: float = 10.0
     total_cpu_time_s: float = 600.0
     memory_mb: int = 512
+    total_memory_mb: int = 1024
     max_processes: int = 16
     max_file_size_mb: float = 64.0
+    workdir_size_mb: float = 256.0
     max_open_files: int = 256
     max_output_bytes: int = 65_536
 
     def __post_init__(self) -> None:
-        for name in ("wall_time_s", "cpu_time_s", "total_cpu_time_s", "max_file_size_mb"):
+        for name in ("wall_time_s", "cpu_time_s", "total_cpu_time_s", "max_file_size_mb", "workdir_size_mb"):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            if not (
+                isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+            ):
                 raise ConfigError(f"SandboxLimits.{name} must be a positive number, got {value!r}")
-        minimums = {"memory_mb": 32, "max_processes": 2, "max_open_files": 16, "max_output_bytes": 64}
+        if self.workdir_size_mb < 1:
+            raise ConfigError(
+                f"SandboxLimits.workdir_size_mb must be at least 1, got {self.workdir_size_mb!r}",
+                hint="the tmpfs at /sandbox holds the interpreter's working files",
+            )
+        minimums = {
+            "memory_mb": 32,
+            "total_memory_mb": 64,
+            "max_processes": 2,
+            "max_open_files": 16,
+            "max_output_bytes": 64,
+        }
         for name, minimum in minimums.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -73,6 +97,11 @@ class SandboxLimits:
                     f"SandboxLimits.{name} must be an integer of at least {minimum}, got {value!r}",
                     hint="the interpreter itself needs that much to run",
                 )
+
+    @property
+    def workdir_size_bytes(self) -> int:
+        """``workdir_size_mb`` in bytes, rounded down to whole 4 KB pages."""
+        return int(self.workdir_size_mb * 1024 * 1024) // 4096 * 4096
 
     def rlimits(self) -> dict[str, int]:
         """The kernel limits the runner sets on itself, by ``resource.RLIMIT_*`` name (without the prefix)."""
@@ -99,10 +128,10 @@ class ExecResult:
     - ``error``: the block's traceback (only frames of the sandboxed code),
       trimmed, or the reason the interpreter died; ``None`` on success.
     - ``limit_hit``: the limit that stopped or cut the block, if any.
-      ``wall_time``, ``cpu_time`` and ``output`` are measured by the host;
-      ``memory``, ``file_size`` and ``processes`` are recognised from the
-      error they raise inside the sandbox (``MemoryError``, ``EFBIG``,
-      ``EAGAIN`` from fork).
+      ``wall_time``, ``cpu_time``, ``total_memory`` and ``output`` are measured by the host;
+      ``memory``, ``file_size``, ``workdir_size`` and ``processes`` are
+      recognised from the error they raise inside the sandbox
+      (``MemoryError``, ``EFBIG``, ``ENOSPC``, ``EAGAIN`` from fork).
     - ``restarted``: the interpreter died during this block, and the sandbox
       started a fresh one for the next: variables from earlier blocks are gone.
     - ``duration_s``, ``cpu_s``, ``max_rss_mb``: wall time, CPU time (the

@@ -13,10 +13,11 @@ import contextlib
 import json
 import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agorakit.tools.sandbox import procfs
+from agorakit.tools.sandbox import memory, procfs
 from agorakit.tools.sandbox.launch import (
     INSIDE_RUNNER,
     PYTHON_FLAGS,
@@ -26,6 +27,7 @@ from agorakit.tools.sandbox.launch import (
     build_plan,
 )
 from agorakit.tools.sandbox.limits import OUTPUT_FLOOD_FACTOR, LimitHit, SandboxError, SandboxLimits
+from agorakit.tools.sandbox.memory import MemoryWatchdog
 from agorakit.tools.sandbox.output import OutputCapture
 
 CONTROL_LINE_LIMIT = 16 * 1024 * 1024
@@ -62,6 +64,8 @@ class RunnerProcess:
         self.killed = False
         self.rlimits: dict[str, int] = {}
         self.python_version = ""
+        self.memory_watchdog: MemoryWatchdog | None = None
+        """The watchdog holding all the sandbox's processes to the total memory limit, when no cgroup does."""
 
     @classmethod
     async def start(
@@ -74,8 +78,10 @@ class RunnerProcess:
         *,
         uid: int | None,
         nproc_extra: int = 0,
+        seccomp: bytes | None = None,
+        prefix: Sequence[str] = (),
     ) -> RunnerProcess:
-        """Start the interpreter, hand it its limits and tools, and wait until it is ready."""
+        """Start the interpreter, hand it its limits, seccomp filter and tools, and wait until it is ready."""
         to_runner_r, to_runner_w = os.pipe()
         from_runner_r, from_runner_w = os.pipe()
         child_fds = [to_runner_r, from_runner_w]
@@ -91,6 +97,7 @@ class RunnerProcess:
                 runner_source=RUNNER_FILE.read_bytes() if bubblewrap else None,
                 uid=uid,
                 extra_fds=(to_runner_r, from_runner_w),
+                prefix=prefix,
             )
         except BaseException:
             for fd in (*child_fds, to_runner_w, from_runner_r):
@@ -129,7 +136,10 @@ class RunnerProcess:
         rlimits["NPROC"] += nproc_extra
         try:
             async with asyncio.timeout(STARTUP_TIMEOUT_S):
-                await runner.send({"op": "init", "rlimits": rlimits, "tools": tools})
+                init: dict[str, Any] = {"op": "init", "rlimits": rlimits, "tools": tools}
+                if seccomp is not None:
+                    init["seccomp"] = seccomp.hex()
+                await runner.send(init)
                 ready = await runner.receive()
         except (TimeoutError, ProtocolError, ConnectionError) as error:
             ready = None
@@ -150,6 +160,15 @@ class RunnerProcess:
         runner.python_version = str(ready.get("python", ""))
         marker = plan.python_path.encode() + b"\0"
         runner.runner_pid = proc.pid if plan.direct else procfs.find_descendant(proc.pid, marker, runner_path.encode())
+        if seccomp is not None:
+            # Checked from the host too: the runner's word is only as good as the code it runs.
+            mode = procfs.seccomp_mode(runner.runner_pid) if runner.runner_pid is not None else None
+            if ready.get("seccomp") is not True or mode not in (None, 2):
+                await runner.close()
+                raise SandboxError(
+                    f"the sandboxed interpreter did not install its seccomp filter: {ready.get('seccomp')!r} "
+                    f"(seccomp mode in /proc: {mode})"
+                )
         return runner
 
     def _start_pumps(self) -> None:
@@ -184,6 +203,19 @@ class RunnerProcess:
     def peak_rss_mb(self) -> float | None:
         return procfs.peak_rss_mb(self.runner_pid) if self.runner_pid is not None else None
 
+    def watch_memory(self, limit_bytes: int, *, namespaced: bool) -> None:
+        """Kill the sandbox (``total_memory``) when its processes together use over ``limit_bytes``.
+
+        ``namespaced``: the sandbox has its own pid namespace, so its processes are listed
+        through the interpreter's ``/proc``; otherwise they are the launched process's descendants.
+        """
+        if self.runner_pid is not None and namespaced:
+            processes = memory.namespace_processes(self.runner_pid)
+        else:
+            processes = memory.tree_processes(self.proc.pid)
+        self.memory_watchdog = memory.MemoryWatchdog(limit_bytes, processes, lambda _: self.kill("total_memory"))
+        self.memory_watchdog.start()
+
     def kill(self, reason: LimitHit | None) -> None:
         """Kill everything in the sandbox. The first reason given is the one reported."""
         if not self.killed:
@@ -198,6 +230,8 @@ class RunnerProcess:
         The grace lets an interpreter that died on its own pass its real exit status up through
         bubblewrap or unshare instead of being reported as killed.
         """
+        if self.memory_watchdog is not None:
+            self.memory_watchdog.stop()
         if grace > 0 and self.proc.returncode is None and not self.killed:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):

@@ -37,6 +37,22 @@ def parent_map() -> dict[int, list[int]]:
     return children
 
 
+def descendants(root: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """``root`` and every process below it (breadth first), from ``children`` or a fresh :func:`parent_map`."""
+    children = parent_map() if children is None else children
+    found: list[int] = []
+    seen: set[int] = set()
+    queue = deque([root])
+    while queue:
+        pid = queue.popleft()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        found.append(pid)
+        queue.extend(children.get(pid, ()))
+    return found
+
+
 def find_descendant(root: int, argv0: bytes, marker: bytes) -> int | None:
     """The first descendant of ``root`` whose command line starts with ``argv0`` and contains ``marker``.
 
@@ -72,6 +88,18 @@ def peak_rss_mb(pid: int) -> float | None:
             for line in handle:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def seccomp_mode(pid: int) -> int | None:
+    """The ``Seccomp:`` mode of a process (0 none, 1 strict, 2 filter); None if unreadable."""
+    try:
+        with open(_PROC / str(pid) / "status") as handle:
+            for line in handle:
+                if line.startswith("Seccomp:"):
+                    return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         return None
     return None

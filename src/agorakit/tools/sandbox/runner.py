@@ -6,8 +6,8 @@ path), no ``site`` (so no site-packages), unbuffered output (so ``print`` and
 raw ``os.write(1, ...)`` reach the host in order). The host speaks JSON lines
 over two dedicated pipes, never over stdin/stdout, which belong to the code:
 
-    host   -> runner  {"op": "init", "rlimits": {...}, "tools": [...]}
-    runner -> host    {"op": "ready", "rlimits": {...applied...}, "python": "..."}
+    host   -> runner  {"op": "init", "rlimits": {...}, "seccomp": "<hex>", "tools": [...]}
+    runner -> host    {"op": "ready", "rlimits": {...applied...}, "seccomp": true, "python": "..."}
     host   -> runner  {"op": "exec", "id": N, "code": "...", "token": "..."}
     runner -> host    {"op": "tool_call", "name": "...", "arguments": {...}}   (0 or more)
     host   -> runner  {"op": "tool_result", "ok": true, "content": "..."}
@@ -16,7 +16,8 @@ over two dedicated pipes, never over stdin/stdout, which belong to the code:
 Nothing here is a security boundary: the code runs in this very process and
 can read or forge anything the runner does. The OS sandbox around the process
 is the boundary; the host treats every message as untrusted data. The runner
-only has to apply the rlimits before any code runs, which it does first.
+only has to apply the rlimits and the seccomp filter before any code runs,
+which it does first (the host checks the filter in ``/proc`` too).
 """
 
 from __future__ import annotations
@@ -105,6 +106,36 @@ def apply_rlimits(wanted: dict[str, int]) -> dict[str, int]:
     return applied
 
 
+def install_seccomp(program: bytes) -> None:
+    """Install a seccomp filter (``struct sock_filter`` records) on this thread and all it will start.
+
+    Sets ``no_new_privs`` first, as an unprivileged filter requires. Raises ``OSError`` on failure.
+    Self-contained: ``detect_isolation``'s probe runs this very function's source.
+    """
+    import ctypes  # only here: a runner without a filter does not pay for it
+    import os
+
+    pr_set_seccomp, pr_set_no_new_privs, seccomp_mode_filter = 22, 38, 2
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    if not program or len(program) % 8:
+        raise ValueError("a seccomp program is a non-empty sequence of 8-byte instructions")
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    if prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(code)}")
+    if prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.addressof(fprog), 0, 0) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"prctl(PR_SET_SECCOMP): {os.strerror(code)}")
+
+
 def make_tool_proxy(channel: Channel, name: str, params: list[str], description: str) -> Callable[..., str]:
     """A function that runs the host tool ``name``: positional arguments follow the schema's property order."""
 
@@ -172,6 +203,8 @@ def classify_limit(error: BaseException) -> str | None:
         return "memory"
     if isinstance(error, OSError) and error.errno == errno.EFBIG:
         return "file_size"
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "workdir_size"
     if isinstance(error, RuntimeError) and "can't start new thread" in str(error):
         return "processes"
     if isinstance(error, OSError) and error.errno == errno.EAGAIN:
@@ -290,9 +323,17 @@ def main(argv: list[str]) -> int:
     if init is None or init.get("op") != "init":
         return 2
     applied = apply_rlimits({str(k): int(v) for k, v in init["rlimits"].items()})
+    seccomp: bool | str = False
+    if init.get("seccomp"):
+        try:
+            install_seccomp(bytes.fromhex(str(init["seccomp"])))
+            seccomp = True
+        except (OSError, ValueError, ImportError) as error:
+            seccomp = str(error) or type(error).__name__  # the host refuses to go on
     namespace = build_namespace(channel, list(init.get("tools", [])))
     sys.argv = [""]
-    channel.send({"op": "ready", "rlimits": applied, "python": sys.version.split()[0]})
+    ready = {"op": "ready", "rlimits": applied, "seccomp": seccomp, "python": sys.version.split()[0]}
+    channel.send(ready)
     Runner(channel, namespace).serve()
     return 0
 

@@ -6,15 +6,19 @@
 
 The host enforces wall time and CPU time per block and caps output; the
 kernel enforces memory, processes, file size and open files (rlimits the
-interpreter sets on itself, soft = hard, before any code runs). A block that
-gets the interpreter killed comes back as an :class:`ExecResult` with
-``restarted=True``; the next block runs in a fresh interpreter.
+interpreter sets on itself, soft = hard, before any code runs, with its
+seccomp filter), and the size of ``/sandbox`` (a sized tmpfs). The total
+memory of all the sandbox's processes is capped by a cgroup v2 or by the
+host's watchdog. A block that gets the interpreter killed comes back as an
+:class:`ExecResult` with ``restarted=True``; the next block runs in a fresh
+interpreter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -28,8 +32,11 @@ from agorakit.core.messages import ToolCall
 from agorakit.tools.sandbox.isolation import Isolation, detect_isolation, probe_uid
 from agorakit.tools.sandbox.launch import Backend, Interpreter, bubblewrap_mode, running_as_root
 from agorakit.tools.sandbox.limits import ExecResult, LimitHit, SandboxError, SandboxLimits
+from agorakit.tools.sandbox.memory import MemoryCgroup, find_cgroup_parent
 from agorakit.tools.sandbox.process import ProtocolError, RunnerProcess
 from agorakit.tools.sandbox.procfs import count_user_tasks
+from agorakit.tools.sandbox.seccomp import filter_for_this_machine
+from agorakit.tools.sandbox.workdir import WorkdirQuota
 from agorakit.trace import attributes as attr
 
 if TYPE_CHECKING:
@@ -51,6 +58,11 @@ ATTR_RSS = "agorakit.sandbox.max_rss_mb"
 ATTR_RESTARTED = "agorakit.sandbox.restarted"
 ATTR_CODE = "agorakit.sandbox.code"
 ATTR_OUTPUT = "agorakit.sandbox.output"
+ATTR_SECCOMP = "agorakit.sandbox.seccomp"
+ATTR_MEMORY_CAP = "agorakit.sandbox.memory_cap"
+ATTR_TOTAL_MEMORY = "agorakit.sandbox.total_memory_mb"
+ATTR_WORKDIR_QUOTA = "agorakit.sandbox.workdir_quota"
+ATTR_WORKDIR_SIZE = "agorakit.sandbox.workdir_size_mb"
 
 _LIMITS: frozenset[str] = frozenset(get_args(LimitHit))
 
@@ -112,6 +124,8 @@ class Sandbox:
         self._tool_calls = 0
         self._workdir: Path | None = None
         self._uid: int | None = None
+        self._cgroup: MemoryCgroup | None = None
+        self._quota: WorkdirQuota | None = None
         self._lock = asyncio.Lock()
         self._blocks = 0
         self._entered = False
@@ -125,10 +139,15 @@ class Sandbox:
 
     @property
     def workdir(self) -> Path:
-        """The host directory that is the code's only writable place (``/sandbox`` under bubblewrap)."""
+        """Where the host reads and writes the code's only writable place (``/sandbox`` under bubblewrap).
+
+        With a workdir quota (``isolation.workdir_quota``) that place is a sized tmpfs held by a keeper
+        process, and this path reaches it through the keeper (``/proc/<pid>/root/...``); otherwise it is
+        a plain host directory. Either way it exists while the sandbox runs, and not after.
+        """
         if self._workdir is None:
             raise SandboxError("the sandbox has not started", hint="use `async with Sandbox()`")
-        return self._workdir
+        return self._quota.view if self._quota is not None else self._workdir
 
     async def __aenter__(self) -> Sandbox:
         if self._entered:
@@ -143,6 +162,12 @@ class Sandbox:
             if self._isolation.backend == "bubblewrap" and bubblewrap_mode() == "setpriv":
                 self._uid = probe_uid()
                 os.chown(self._workdir, self._uid, self._uid)
+            if self._isolation.memory_cap == "cgroup-v2":
+                self._cgroup = self._create_cgroup()
+            if self._isolation.workdir_quota:
+                self._quota = await asyncio.to_thread(
+                    WorkdirQuota.start, self._workdir, self.limits.workdir_size_bytes, self._uid
+                )
             self._runner = await self._start_runner()
         except BaseException:
             await self._shutdown()
@@ -166,7 +191,7 @@ class Sandbox:
                 self._runner = await self._start_runner()
             if self.tracer is None:
                 return await self._run_block(self._runner, code, wall)
-            attributes: dict[str, Any] = {ATTR_BACKEND: self.isolation.backend}
+            attributes: dict[str, Any] = {ATTR_BACKEND: self.isolation.backend, **self._protections()}
             if self.tracer.capture_content:
                 attributes[ATTR_CODE] = code
             with self.tracer.span("execute_code sandbox", attributes) as span:
@@ -182,6 +207,7 @@ class Sandbox:
         runner.stderr.begin(token.encode())
         clock = _Clock(wall)
         cpu_before = runner.cpu_seconds() or 0.0
+        oom_before = self._cgroup.oom_kills() if self._cgroup is not None else 0
         watchdog = asyncio.create_task(self._watchdog(runner, clock, cpu_before))
         done: dict[str, Any] | None = None
         broken: str | None = None
@@ -215,8 +241,12 @@ class Sandbox:
             watchdog.cancel()
         duration = time.monotonic() - clock.start
         if done is not None and not runner.killed and broken is None:
-            return self._finished(runner, done, duration, clock, cpu_before)
-        return await self._died(runner, duration, clock, wall, broken)
+            result = self._finished(runner, done, duration, clock, cpu_before)
+            if result.limit_hit is None and self._cgroup is not None and self._cgroup.oom_kills() > oom_before:
+                # The kernel killed a process of the sandbox (not the interpreter) for the total.
+                result = dataclasses.replace(result, limit_hit="total_memory")
+            return result
+        return await self._died(runner, duration, clock, wall, broken, oom_before)
 
     def _finished(
         self, runner: RunnerProcess, done: dict[str, Any], duration: float, clock: _Clock, cpu_before: float
@@ -243,19 +273,26 @@ class Sandbox:
         )
 
     async def _died(
-        self, runner: RunnerProcess, duration: float, clock: _Clock, wall: float, broken: str | None
+        self, runner: RunnerProcess, duration: float, clock: _Clock, wall: float, broken: str | None, oom_before: int
     ) -> ExecResult:
         self._runner = None
         if broken is not None:
             runner.kill(None)
         status = await runner.close(grace=1.0)
         reason = runner.kill_reason
+        if reason is None and self._cgroup is not None and self._cgroup.oom_kills() > oom_before:
+            reason = "total_memory"  # the kernel's cgroup limit
         if reason is None and status is not None and clock.cpu_total_s >= self.limits.total_cpu_time_s - 1:
             reason = "cpu_time"  # the kernel's RLIMIT_CPU backstop
         if reason == "wall_time":
             why = f"the block ran longer than the wall-time limit of {wall:g}s"
         elif reason == "cpu_time":
             why = f"the block used more than {self.limits.cpu_time_s:g}s of CPU time"
+        elif reason == "total_memory":
+            why = f"the sandbox's processes together used more than the {self.limits.total_memory_mb} MB memory limit"
+            watchdog = runner.memory_watchdog
+            if watchdog is not None and watchdog.exceeded_bytes is not None:
+                why += f" ({watchdog.exceeded_bytes / 2**20:.0f} MB)"
         elif reason == "output":
             why = f"the block wrote far more than the {self.limits.max_output_bytes}-byte output limit"
         elif broken is not None:
@@ -325,6 +362,11 @@ class Sandbox:
         nproc_extra = 0
         if isolation.backend == "rlimits-only" and not running_as_root():
             nproc_extra = count_user_tasks(os.getuid())  # RLIMIT_NPROC counts all of this user's tasks
+        program = None
+        if isolation.seccomp:
+            program, why = filter_for_this_machine()
+            if program is None:
+                raise SandboxError(f"the isolation report promises a seccomp filter, but {why}")
         runner = await RunnerProcess.start(
             isolation.backend,
             self._interpreter,
@@ -333,7 +375,14 @@ class Sandbox:
             tools,
             uid=self._uid,
             nproc_extra=nproc_extra,
+            seccomp=program,
+            prefix=[
+                *(self._cgroup.join_prefix() if self._cgroup is not None else ()),
+                *(self._quota.enter_prefix() if self._quota is not None else ()),
+            ],
         )
+        if self._cgroup is None:
+            runner.watch_memory(self.limits.total_memory_mb * 1024 * 1024, namespaced=isolation.pid_isolated)
         if self.tracer is not None:
             self.tracer.event(
                 "sandbox.start",
@@ -343,15 +392,42 @@ class Sandbox:
                     "agorakit.sandbox.filesystem_isolated": isolation.filesystem_isolated,
                     "agorakit.sandbox.pid_isolated": isolation.pid_isolated,
                     "agorakit.sandbox.user_namespace": isolation.user_namespace,
+                    **self._protections(),
                     "agorakit.sandbox.notes": list(isolation.notes),
                 },
             )
         return runner
 
+    def _protections(self) -> dict[str, Any]:
+        """The seccomp filter, memory cap and workdir quota in force, as trace attributes."""
+        isolation = self.isolation
+        return {
+            ATTR_SECCOMP: isolation.seccomp,
+            ATTR_MEMORY_CAP: isolation.memory_cap,
+            ATTR_TOTAL_MEMORY: self.limits.total_memory_mb,
+            ATTR_WORKDIR_QUOTA: isolation.workdir_quota,
+            ATTR_WORKDIR_SIZE: self.limits.workdir_size_mb,
+        }
+
+    def _create_cgroup(self) -> MemoryCgroup:
+        parent, why = find_cgroup_parent()
+        if parent is None:
+            raise SandboxError(f"the isolation report promises a cgroup v2 memory cap, but {why}")
+        try:
+            return MemoryCgroup.create(parent, self.limits.total_memory_mb * 1024 * 1024)
+        except OSError as error:
+            raise SandboxError(f"cannot create the sandbox's cgroup under {parent}: {error}") from error
+
     async def _shutdown(self) -> None:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.close()
+        quota, self._quota = self._quota, None
+        if quota is not None:
+            await asyncio.to_thread(quota.close)
+        cgroup, self._cgroup = self._cgroup, None
+        if cgroup is not None:
+            await asyncio.to_thread(cgroup.close)
         workdir, self._workdir = self._workdir, None
         if workdir is not None:
             await asyncio.to_thread(_remove_tree, workdir)
