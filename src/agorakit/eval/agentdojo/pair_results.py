@@ -132,12 +132,7 @@ class SuitePairs:
             "injection_tasks": self.injection_tasks,
             "pairs_total": self.pairs_total,
             "pairs_replayed": len(self.pairs_policy),
-            "utility_baseline": self.utility_baseline.to_dict(),
-            "utility": self.utility.to_dict(),
-            "utility_under_attack_baseline": self.utility_under_attack_baseline.to_dict(),
-            "utility_under_attack": self.utility_under_attack.to_dict(),
-            "attack_success_baseline": self.attack_success_baseline.to_dict(),
-            "attack_success": self.attack_success.to_dict(),
+            **_ratios(self),
             "out_of_reach": list(self.out_of_reach),
             "not_injectable": list(self.not_injectable),
             "not_reached": [[p.user_task, p.injection_task] for p in self.not_reached],
@@ -202,14 +197,24 @@ class BenchmarkPairs:
                 "user_tasks": sum(s.user_tasks for s in self.suites),
                 "pairs_total": self.pairs_total,
                 "pairs_replayed": self.pairs_replayed,
-                "utility_baseline": self.utility_baseline.to_dict(),
-                "utility": self.utility.to_dict(),
-                "utility_under_attack_baseline": self.utility_under_attack_baseline.to_dict(),
-                "utility_under_attack": self.utility_under_attack.to_dict(),
-                "attack_success_baseline": self.attack_success_baseline.to_dict(),
-                "attack_success": self.attack_success.to_dict(),
+                **_ratios(self),
             },
         }
+
+
+RATIOS = (
+    "utility_baseline",
+    "utility",
+    "utility_under_attack_baseline",
+    "utility_under_attack",
+    "attack_success_baseline",
+    "attack_success",
+)
+"""The six figures of a pairing replay, with and without the policy, in the JSON's order."""
+
+
+def _ratios(replay: SuitePairs | BenchmarkPairs) -> dict[str, Any]:
+    return {name: getattr(replay, name).to_dict() for name in RATIOS}
 
 
 def _share(hits: Iterable[bool]) -> Ratio:
