@@ -38,8 +38,11 @@ def _roots(home: Path) -> dict[str, str]:
     db = home / "traces.db"
     if not db.exists():
         return {}
-    with sqlite3.connect(db) as conn:
-        return dict(conn.execute("SELECT run_id, status FROM spans WHERE parent_id IS NULL").fetchall())
+    try:
+        with sqlite3.connect(db) as conn:
+            return dict(conn.execute("SELECT run_id, status FROM spans WHERE parent_id IS NULL").fetchall())
+    except sqlite3.OperationalError:  # the file is there, its tables not yet (the writer is creating them)
+        return {}
 
 
 def _default_sigint() -> None:
