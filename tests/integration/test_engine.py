@@ -100,6 +100,17 @@ async def test_typed_outputs_through_the_engine_are_valid(engine_home: Path) -> 
         assert result.output.name and result.output.country
 
 
+async def test_integers_the_schema_bounds_stay_within_their_bounds(engine_home: Path) -> None:
+    # The engine converts a schema with bounds itself (the Python converter drops them).
+    from agorakit.sim import Simulation
+    from agorakit.sim.scenarios import GuessTwoThirds
+
+    scenario = GuessTwoThirds()
+    result = await Simulation(scenario, agents=16, rounds=1, model=ENGINE, concurrency=16, trace=False).run()
+    assert (result.rounds[0]["acted"], result.rounds[0]["failed"]) == (16, 0)
+    assert 0 <= result.rounds[0]["average"] <= 100 and float(result.rounds[0]["winning_guess"]).is_integer()
+
+
 async def test_agents_sampling_one_prompt_together_each_reuse_their_own_conversation(engine_home: Path) -> None:
     model = resolve_model(ENGINE)
     # A debate: three agents answer one prompt no slot has seen, then each is asked again after its answer.

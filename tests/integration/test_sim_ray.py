@@ -52,6 +52,15 @@ async def test_two_ray_nodes_give_the_rounds_the_process_gives(cluster: Any, sce
     assert there.summary == here.summary and there.usage.calls == here.usage.calls == here.steps
 
 
+async def test_on_ray_rounds_that_advance_as_inputs_are_ready_give_the_lockstep_rounds(cluster: Any) -> None:
+    scenario = MessageSpread(follows=4, share_chance=0.6)
+    settings: dict[str, Any] = {"agents": 3000, "rounds": 6, "seed": 4, "group_size": 100, "memory": 1, "trace": False}
+    here = await Simulation(scenario, **settings).run()
+    there = await Simulation(scenario, engine="ray", workers=3, advance="ready", **settings).run()
+    assert without_timing(there.rounds) == without_timing(here.rounds)
+    assert there.summary == here.summary and there.usage.calls == here.usage.calls == here.steps > 100
+
+
 def group_workers() -> list[int]:
     """The pids of the live GroupWorker actor processes on this machine."""
     pids = []

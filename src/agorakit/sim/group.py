@@ -78,7 +78,10 @@ class AgentGroup:
         for asked, replied in self.remembered.get(agent, ()):
             messages += (Message("user", asked), Message("assistant", replied))
         messages.append(Message("user", prompt))
-        request = ModelRequest(messages, response_schema=self.scenario.reply_schema)
+        scenario = self.scenario
+        request = ModelRequest(
+            messages, response_schema=scenario.reply_schema, describe_schema=scenario.describe_schema
+        )
         try:
             completion = await self.kernel.complete(self.model, request, run=ledger, agent=f"agent-{agent}")
         except AgorakitError:  # already retried by the kernel, and in the trace: this agent sits the round out

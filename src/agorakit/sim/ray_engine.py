@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -129,11 +129,14 @@ class RayGroups:
         return self.actor_class.remote(plan.scenario, plan.model, plan.seed, plan.memory, plan.concurrency)
 
     async def step(self, turns: dict[int, list[Turn]], ledger: RunLedger) -> list[Step]:
-        results = await asyncio.gather(*(self._step_worker(w, turns, ledger) for w in range(len(self.actors))))
-        return [step for steps in results for step in steps]
+        """Each group's step (in the order of ``turns``, which may hold only some of the groups)."""
+        asked = [w for w, indexes in enumerate(self.assigned) if any(index in turns for index in indexes)]
+        results = await asyncio.gather(*(self._step_worker(w, turns, ledger) for w in asked))
+        steps = {index: step for found in results for index, step in found.items()}
+        return [steps[index] for index in turns]
 
-    async def _step_worker(self, worker: int, turns: dict[int, list[Turn]], ledger: RunLedger) -> Sequence[Step]:
-        mine = {index: turns[index] for index in self.assigned[worker]}
+    async def _step_worker(self, worker: int, turns: dict[int, list[Turn]], ledger: RunLedger) -> dict[int, Step]:
+        mine = {index: turns[index] for index in self.assigned[worker] if index in turns}
         with ledger.tracer.span(f"worker {worker}", {"agorakit.sim.groups": len(mine)}) as span:
             for attempt in range(RESTARTS + 1):
                 actor = self.actors[worker]
@@ -153,7 +156,7 @@ class RayGroups:
             ledger.usage.add(Usage(**usage))
             if kept is not None:
                 self.saved[worker] = kept
-        return [steps[index] for index in self.assigned[worker]]
+        return {index: steps[index] for index in mine}
 
 
 def _for_workers(trace: TraceOption) -> TraceOption:

@@ -1,9 +1,11 @@
-"""Running a scenario: rounds in lockstep over groups of agents.
+"""Running a scenario: rounds over groups of agents.
 
-The driver keeps the world. Each round it asks the scenario for every agent's
-prompt, hands each group its agents' prompts, gathers the actions (in agent
-order, however the groups finished), and applies them. In process, the groups
-are objects in this event loop; the Ray executor puts each on an actor.
+The driver keeps the world. In lockstep, each round it asks the scenario for
+every agent's prompt, hands each group its agents' prompts, gathers the actions
+(in agent order, however the groups finished), and applies them; with
+``advance="ready"`` each agent's turn starts once the turns it waits for are
+over (see :mod:`agorakit.sim.ready`). In process, the groups are objects in
+this event loop; the Ray executor puts each on an actor.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from agorakit.models.base import ChatModel
 from agorakit.models.uri import parse_model_uri
 from agorakit.sim.group import AgentGroup, Step, Turn
 from agorakit.sim.instant import INSTANT, sim_model
+from agorakit.sim.ready import ReadyRounds, require_ready
 from agorakit.sim.scenario import Scenario
 from agorakit.trace.run_span import traced_run
 from agorakit.trace.setup import TraceOption, tracer_for
@@ -75,6 +78,10 @@ class Simulation:
     engine: Literal["inprocess", "ray"] = "inprocess"
     address: str | None = None
     workers: int | None = None
+    #: ``"lockstep"``: each round waits for the whole round before. ``"ready"``: an agent's turn
+    #: waits only for its own and its inputs' turns in the round before (the scenario must say
+    #: whom each agent hears from); the rounds' results are the same.
+    advance: Literal["lockstep", "ready"] = "lockstep"
 
     def __post_init__(self) -> None:
         for label, value in (("agents", self.agents), ("rounds", self.rounds), ("group_size", self.group_size)):
@@ -82,6 +89,10 @@ class Simulation:
                 raise ValueError(f"{label} must be at least 1, got {value}")
         if self.engine not in ("inprocess", "ray"):
             raise ValueError(f"engine must be 'inprocess' or 'ray', got {self.engine!r}")
+        if self.advance not in ("lockstep", "ready"):
+            raise ValueError(f"advance must be 'lockstep' or 'ready', got {self.advance!r}")
+        if self.advance == "ready":
+            require_ready(self.scenario)
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if isinstance(self.model, str) and self.model != INSTANT:
@@ -108,7 +119,7 @@ class Simulation:
         ]
 
         async def step_all(turns: dict[int, list[Turn]], ledger: RunLedger) -> list[Step]:
-            return await asyncio.gather(*(group.step(turns[index], ledger) for index, group in enumerate(groups)))
+            return await asyncio.gather(*(groups[index].step(asked, ledger) for index, asked in turns.items()))
 
         return await drive(self, step_all, progress=progress, run_id=run_id)
 
@@ -128,7 +139,33 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-StepAll = Callable[[dict[int, list[Turn]], RunLedger], Any]
+StepAll = Callable[[dict[int, list[Turn]], RunLedger], Awaitable[list[Step]]]
+
+
+async def lockstep(
+    sim: Simulation, world: Any, step_all: StepAll, ledger: RunLedger, record: Callable[[dict[str, Any]], None]
+) -> None:
+    """Round after round, each stepping every group's agents at once, then applying their actions."""
+    scenario, members = sim.scenario, sim.groups()
+    for number in range(sim.rounds):
+        began = time.perf_counter()
+        with ledger.tracer.span(f"round {number}", {"agorakit.sim.round": number}) as span:
+            turns: dict[int, list[Turn]] = {}
+            for index, agents in enumerate(members):
+                asked = ((agent, scenario.prompt(world, agent, number)) for agent in agents)
+                turns[index] = [(agent, prompt) for agent, prompt in asked if prompt is not None]
+            with collector_paused():
+                steps = await step_all(turns, ledger)
+            actions: dict[int, Any] = {}
+            for step in steps:  # groups hold agents in order, so this is agent order
+                actions.update(step.actions)
+            failed = sum(step.failed for step in steps)
+            report = {"round": number, **scenario.apply(world, actions, number)}
+            report.update(acted=len(actions), failed=failed, seconds=round(time.perf_counter() - began, 4))
+            span.set("agorakit.sim.acted", len(actions))
+            span.set("agorakit.sim.failed", failed)
+        gc.collect(0)  # the round's objects, all still young: its garbage is bounded by its steps, not its time
+        record(report)
 
 
 async def drive(
@@ -145,35 +182,35 @@ async def drive(
     ledger = RunLedger.create(tracer_for(sim.trace, run_id or new_run_id()))
     result = SimResult(scenario.name, sim.agents, sim.seed, ledger.tracer.run_id)
     world = scenario.start(sim.agents, random.Random(sim.seed))
-    members = sim.groups()
     started = time.perf_counter()
     attributes = {
         "agorakit.sim.scenario": scenario.name,
         "agorakit.sim.agents": sim.agents,
         "agorakit.sim.seed": sim.seed,
     }
+    last = started
+
+    def record(report: dict[str, Any]) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        report.setdefault("seconds", round(now - last, 4))  # ready: since the round before it ended
+        last = now
+        result.rounds.append(report)
+        if progress is not None:
+            progress(report)
+
     with traced_run(ledger.tracer, f"simulate {scenario.name}", attributes):
-        for number in range(sim.rounds):
-            began = time.perf_counter()
-            with ledger.tracer.span(f"round {number}", {"agorakit.sim.round": number}) as span:
-                turns: dict[int, list[Turn]] = {}
-                for index, agents in enumerate(members):
-                    asked = ((agent, scenario.prompt(world, agent, number)) for agent in agents)
-                    turns[index] = [(agent, prompt) for agent, prompt in asked if prompt is not None]
-                with collector_paused():
-                    steps = await step_all(turns, ledger)
-                actions: dict[int, Any] = {}
-                for step in steps:  # groups hold agents in order, so this is agent order
-                    actions.update(step.actions)
-                failed = sum(step.failed for step in steps)
-                report = {"round": number, **scenario.apply(world, actions, number)}
-                report.update(acted=len(actions), failed=failed, seconds=round(time.perf_counter() - began, 4))
-                span.set("agorakit.sim.acted", len(actions))
-                span.set("agorakit.sim.failed", failed)
-            gc.collect(0)  # the round's objects, all still young: its garbage is bounded by its steps, not its time
-            result.rounds.append(report)
-            if progress is not None:
-                progress(report)
+        if sim.advance == "ready":
+
+            def record_ready(report: dict[str, Any]) -> None:  # no span of its own: rounds overlap
+                counts = {"round": report["round"], "acted": report["acted"], "failed": report["failed"]}
+                ledger.tracer.event("round over", {f"agorakit.sim.{key}": value for key, value in counts.items()})
+                record(report)
+
+            rounds = ReadyRounds(scenario, world, sim.agents, sim.rounds, sim.group_size)
+            await rounds.run(step_all, ledger, record_ready)
+        else:
+            await lockstep(sim, world, step_all, ledger, record)
         result.summary = scenario.summary(world)
     if flush is not None:
         await flush()

@@ -36,11 +36,13 @@ class GuessTwoThirds(Scenario[GuessWorld, float]):
     )
     reply_schema: ClassVar[dict[str, Any] | None] = {
         "type": "object",
-        # An enum, not minimum/maximum: grammar-constrained decoding enforces it (the embedded
-        # model otherwise answers 1000000000000000).
-        "properties": {"guess": {"enum": list(range(101))}},
+        # Bounds, not an enum of 101 numbers: the local engine's grammar keeps them, and decodes
+        # 1.6 times as fast as under the enum's (measured; the in-process backend drops them, and
+        # a guess out of range is then unusable).
+        "properties": {"guess": {"type": "integer", "minimum": 0, "maximum": 100}},
         "required": ["guess"],
     }
+    describe_schema = False
 
     def start(self, agents: int, rng: random.Random) -> GuessWorld:
         return GuessWorld(players=agents)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agorakit.sim.scenario import Scenario
@@ -22,12 +22,14 @@ POST = "Researchers report that city parks lower summer temperatures in nearby s
 class SpreadWorld:
     #: followers[u]: the users who see what u shares.
     followers: list[list[int]]
+    #: follows[u]: the users whose shares u sees.
+    follows: list[list[int]]
     #: The round each user first saw the message (-1: not yet); the poster saw it "before" round 0.
     seen: list[int]
-    #: The round each user shared it (-1: did not).
+    #: The round each user shared it (-1: did not); the poster's is 0, a user sharing in round r: r + 1.
     shared: list[int]
-    #: Users asked this round, and whose share they saw.
-    asked: dict[int, int] = field(default_factory=dict)
+    #: Whose share each user first saw (the lowest-numbered, of those in the same round; -1: none).
+    source: list[int]
 
 
 class MessageSpread(Scenario[SpreadWorld, bool]):
@@ -42,6 +44,7 @@ class MessageSpread(Scenario[SpreadWorld, bool]):
         "properties": {"share": {"type": "boolean"}},
         "required": ["share"],
     }
+    describe_schema = False
 
     def __init__(self, follows: int = 5, share_chance: float = 0.3) -> None:
         if follows < 1 or not 0 <= share_chance <= 1:
@@ -51,20 +54,20 @@ class MessageSpread(Scenario[SpreadWorld, bool]):
 
     def start(self, agents: int, rng: random.Random) -> SpreadWorld:
         followers: list[list[int]] = [[] for _ in range(agents)]
-        for user in range(agents):
-            for followed in _followed(rng, agents, user, self.follows):
-                followers[followed].append(user)
-        world = SpreadWorld(followers=followers, seen=[-1] * agents, shared=[-1] * agents)
+        follows = [_followed(rng, agents, user, self.follows) for user in range(agents)]
+        for user, followed in enumerate(follows):
+            for other in followed:
+                followers[other].append(user)
+        world = SpreadWorld(followers, follows, seen=[-1] * agents, shared=[-1] * agents, source=[-1] * agents)
         world.seen[0] = world.shared[0] = 0  # user 0 posts in round 0: its followers are asked first
         for follower in followers[0]:
-            world.seen[follower] = 0
-            world.asked[follower] = 0
+            world.seen[follower], world.source[follower] = 0, 0
         return world
 
     def prompt(self, world: SpreadWorld, agent: int, round_index: int) -> str | None:
-        source = world.asked.get(agent)
-        if source is None:
-            return None
+        source = world.source[agent]
+        if world.seen[agent] != round_index or source < 0:
+            return None  # asked once: in the round after someone it follows first shared
         return f'You are user {agent}. User {source}, whom you follow, shared this post: "{POST}" Do you share it?'
 
     def act(self, agent: int, reply: str) -> bool | None:
@@ -75,22 +78,26 @@ class MessageSpread(Scenario[SpreadWorld, bool]):
         share = parsed.get("share") if isinstance(parsed, dict) else None
         return share if isinstance(share, bool) else None
 
-    def apply(self, world: SpreadWorld, actions: dict[int, bool], round_index: int) -> dict[str, Any]:
-        asked = world.asked
-        world.asked = {}
-        sharers = [agent for agent, share in actions.items() if share and agent in asked]
-        for sharer in sharers:
-            world.shared[sharer] = round_index + 1
-            for follower in world.followers[sharer]:
-                if world.seen[follower] < 0:
-                    world.seen[follower] = round_index + 1
-                    world.asked[follower] = sharer
+    def inputs(self, world: SpreadWorld, agent: int) -> list[int]:
+        return world.follows[agent]
+
+    def deliver(self, world: SpreadWorld, agent: int, action: bool, round_index: int) -> None:
+        if not action:
+            return
+        world.shared[agent] = seen = round_index + 1
+        for follower in world.followers[agent]:
+            # The earliest round wins, then the lowest sharer: the same whatever order shares come in.
+            if world.seen[follower] < 0 or (world.seen[follower], world.source[follower]) > (seen, agent):
+                world.seen[follower], world.source[follower] = seen, agent
+
+    def report(self, world: SpreadWorld, round_index: int) -> dict[str, Any]:
+        now, after = round_index, round_index + 1
         return {
-            "asked": len(asked),
-            "shared": len(sharers),
-            "newly_seen": len(world.asked),
-            "seen": sum(1 for r in world.seen if r >= 0),
-            "shared_total": sum(1 for r in world.shared if r >= 0),
+            "asked": sum(1 for u, r in enumerate(world.seen) if r == now and world.source[u] >= 0),
+            "shared": sum(1 for r in world.shared if r == after),
+            "newly_seen": sum(1 for r in world.seen if r == after),
+            "seen": sum(1 for r in world.seen if 0 <= r <= after),
+            "shared_total": sum(1 for r in world.shared if 0 <= r <= after),
         }
 
     def instant(self, prompt: str, rng: random.Random) -> str:
