@@ -44,7 +44,7 @@ def watch_workers(stop):
         total = 0
         for entry in Path("/proc").iterdir():
             try:
-                if entry.name.isdigit() and b"ray::GroupWorker" in (entry / "cmdline").read_bytes():
+                if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::GroupWorker"):
                     fields = (entry / "statm").read_text().split()
                     total += int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
             except OSError:

@@ -66,19 +66,24 @@ def group_workers() -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and b"ray::GroupWorker" in (entry / "cmdline").read_bytes():
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::GroupWorker"):
                 pids.append(int(entry.name))
         except OSError:
             continue
     return pids
 
 
+@pytest.mark.parametrize(
+    ("scenario", "rounds", "advance"),
+    [(GuessTwoThirds(), 5, "lockstep"), (MessageSpread(follows=4, share_chance=0.8), 8, "ready")],
+    ids=["lockstep", "ready"],
+)
 async def test_a_worker_killed_mid_run_is_replaced_from_its_checkpoint_and_the_results_hold(
-    cluster: Any, tmp_path: Path
+    cluster: Any, scenario: Any, rounds: int, advance: Any
 ) -> None:
-    settings: dict[str, Any] = {"agents": 20_000, "rounds": 5, "seed": 5, "group_size": 1000, "memory": 1}
+    settings: dict[str, Any] = {"agents": 20_000, "rounds": rounds, "seed": 5, "group_size": 1000, "memory": 1}
     settings["trace"] = False
-    expected = without_timing((await Simulation(GuessTwoThirds(), **settings).run()).rounds)
+    expected = without_timing((await Simulation(scenario, **settings).run()).rounds)
     chooser = random.Random(2026)
     restarts = 0
     for _ in range(3):  # at random moments
@@ -97,7 +102,7 @@ async def test_a_worker_killed_mid_run_is_replaced_from_its_checkpoint_and_the_r
 
         killer = threading.Thread(target=kill_one_later, args=(chooser.uniform(0.5, 3.0),), daemon=True)
         killer.start()
-        result = await Simulation(GuessTwoThirds(), engine="ray", workers=3, **settings).run()
+        result = await Simulation(scenario, engine="ray", workers=3, advance=advance, **settings).run()
         killer.join(timeout=60)
         assert killed, "no worker was killed"
         assert without_timing(result.rounds) == expected

@@ -3,6 +3,7 @@ A2A, MCP and the web viewer for a set of entries, behind the key guard."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from starlette.responses import Response
 from agorakit.server.direct import DirectRoutes
 from agorakit.server.entries import Entry
 from agorakit.server.errors import APIError, describe_problems, error_response
-from agorakit.server.guard import Guard
+from agorakit.server.guard import ASGIApp, Guard, Receive, Scope, Send
 from agorakit.server.keys import KeyStore
 from agorakit.server.state import ServerSettings, ServerState
 
@@ -45,7 +46,7 @@ def create_app(
         if keys is not None:
             keys.flush()  # the last charges, before the process ends
 
-    app = FastAPI(
+    app = ServedApp(
         title="agorakit",
         docs_url=None,
         redoc_url=None,
@@ -73,9 +74,20 @@ def create_app(
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
         )
-    app.add_middleware(DirectRoutes, routes=openai_api.DIRECT_ROUTES)  # inside the guard
-    app.add_middleware(Guard, state=state)
+    app.front = Guard(DirectRoutes(functools.partial(FastAPI.__call__, app), openai_api.DIRECT_ROUTES), state)
     return app
+
+
+class ServedApp(FastAPI):
+    """FastAPI with the key guard and the direct routes in front of it, not among its middleware:
+    the chat route then skips FastAPI's own layers (its telemetry check, body limit and error
+    wrapper: about 20 us of a request's 130 us in the app, measured in process)."""
+
+    front: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self  # as FastAPI sets it, for the routes the front answers
+        await self.front(scope, receive, send)
 
 
 def _parts() -> list[Any]:

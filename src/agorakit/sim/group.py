@@ -10,7 +10,7 @@ memory is the group's only state, plain data for a checkpoint.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,12 +93,14 @@ class AgentGroup:
             del kept[: -self.memory]
         return reply
 
-    def checkpoint(self) -> dict[str, Any]:
-        """The group's state as plain data (JSON-ready)."""
-        return {"remembered": {str(agent): [list(pair) for pair in kept] for agent, kept in self.remembered.items()}}
+    def checkpoint(self, agents: Iterable[int] | None = None) -> dict[str, Any]:
+        """The group's state, or only ``agents``' part of it, as plain data (JSON-ready)."""
+        chosen = list(self.remembered) if agents is None else [a for a in agents if a in self.remembered]
+        return {"remembered": {str(agent): [list(pair) for pair in self.remembered[agent]] for agent in chosen}}
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.remembered = {
-            int(agent): [(str(asked), str(replied)) for asked, replied in kept]
+        """Take a checkpoint (or part of one) over: each agent it names gets the memory it holds."""
+        self.remembered.update(
+            (int(agent), [(str(asked), str(replied)) for asked, replied in kept])
             for agent, kept in state.get("remembered", {}).items()
-        }
+        )

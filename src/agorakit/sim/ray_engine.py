@@ -3,10 +3,10 @@
 The driver keeps the world, as in process. The groups are dealt to
 ``workers`` actors (by default one per CPU of the cluster), in order, and each
 actor steps its groups' agents through its own kernel and model. After every
-round the driver keeps each actor's checkpoint (its agents' memory); an actor
-that dies is replaced from that checkpoint and the round asked of it again,
-which gives the same actions, since replies depend only on the requests (and
-the seed). The trace is one run, as in process: the driver writes the
+step the driver keeps the memory of the agents it stepped (a checkpoint, plain
+data); an actor that dies is replaced, given that memory, and asked the step
+again, which gives the same actions, since replies depend only on the requests
+(and the seed). The trace is one run, as in process: the driver writes the
 simulation's, rounds' and workers' spans, and each actor writes its model
 calls under its worker's span, to the same trace store on its node (the
 driver's settings travel with it); a sink object (not a path) stays in the
@@ -75,8 +75,9 @@ class GroupWorker:
         """Write what this actor traced so far (the driver asks before the run ends)."""
         return self.tracer.flush(timeout=600.0) if self.tracer is not None else True
 
-    def checkpoint(self) -> dict[int, dict[str, Any]]:
-        return {index: group.checkpoint() for index, group in self.groups.items()}
+    def checkpoint(self, agents: dict[int, list[int]]) -> dict[int, dict[str, Any]]:
+        """The memory of ``agents`` (by group): those whose turns a step just took."""
+        return {index: self.groups[index].checkpoint(chosen) for index, chosen in agents.items()}
 
     def restore(self, state: dict[int, dict[str, Any]]) -> None:
         for index, kept in state.items():
@@ -108,7 +109,10 @@ class RayGroups:
         self.assigned = [list(range(w * per, min((w + 1) * per, groups))) for w in range(workers)]
         self.assigned = [indexes for indexes in self.assigned if indexes]
         self.actors = [self._new() for _ in self.assigned]
+        #: Each worker's agents' memory, by group, as of their last turns (for a replacement).
         self.saved: list[dict[int, dict[str, Any]]] = [{} for _ in self.assigned]
+        #: A replacement being given the saved memory: no step is sent to it before that is over.
+        self.restoring: list[Any] = [None for _ in self.assigned]
         self.restarts = 0
         # The workers trace to the same store as the driver (a path travels; a sink object does not).
         self.trace = _for_workers(plan.trace)
@@ -137,25 +141,31 @@ class RayGroups:
 
     async def _step_worker(self, worker: int, turns: dict[int, list[Turn]], ledger: RunLedger) -> dict[int, Step]:
         mine = {index: turns[index] for index in self.assigned[worker] if index in turns}
+        agents = {index: [agent for agent, _ in asked] for index, asked in mine.items()}
         with ledger.tracer.span(f"worker {worker}", {"agorakit.sim.groups": len(mine)}) as span:
             for attempt in range(RESTARTS + 1):
                 actor = self.actors[worker]
-                try:  # a replaced actor first gets the last checkpoint; the new one is kept once taken
-                    if attempt and self.saved[worker]:
-                        await actor.restore.remote(self.saved[worker])
+                try:
+                    pending = self.restoring[worker]
+                    if pending is not None:
+                        await pending
+                        if self.restoring[worker] is pending:
+                            self.restoring[worker] = None
                     steps, usage = await actor.step.remote(mine, (self.trace, ledger.tracer.run_id, span.span_id))
-                    kept = await actor.checkpoint.remote() if self.plan.memory else None
+                    kept = await actor.checkpoint.remote(agents) if self.plan.memory else None
                     break
                 except self.ray.exceptions.RayActorError:
                     if attempt == RESTARTS:
                         raise
                     span.event("worker restarted", {"agorakit.sim.attempt": attempt + 1})
-                    self.restarts += 1
-                    self.actors[worker] = self._new()
+                    if self.actors[worker] is actor:  # the first step to find it dead replaces it
+                        self.restarts += 1
+                        self.actors[worker] = self._new()
+                        self.restoring[worker] = self.actors[worker].restore.remote(self.saved[worker])
             span.set("agorakit.sim.calls", usage["calls"])
             ledger.usage.add(Usage(**usage))
-            if kept is not None:
-                self.saved[worker] = kept
+            for index, state in (kept or {}).items():
+                self.saved[worker].setdefault(index, {"remembered": {}})["remembered"].update(state["remembered"])
         return {index: steps[index] for index in mine}
 
 
