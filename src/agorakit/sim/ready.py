@@ -25,6 +25,7 @@ from agorakit.kernel.run import RunLedger
 from agorakit.sim.group import Step, Turn
 from agorakit.sim.scenario import Scenario
 
+#: Steps each group's turns (in process, or on the Ray workers): a Step per group, in order.
 StepAll = Callable[[dict[int, list[Turn]], RunLedger], Awaitable[list[Step]]]
 Report = Callable[[dict[str, Any]], None]
 

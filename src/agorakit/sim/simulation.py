@@ -26,7 +26,7 @@ from agorakit.models.base import ChatModel
 from agorakit.models.uri import parse_model_uri
 from agorakit.sim.group import AgentGroup, Step, Turn
 from agorakit.sim.instant import INSTANT, sim_model
-from agorakit.sim.ready import ReadyRounds, require_ready
+from agorakit.sim.ready import ReadyRounds, StepAll, require_ready
 from agorakit.sim.scenario import Scenario
 from agorakit.trace.run_span import traced_run
 from agorakit.trace.setup import TraceOption, tracer_for
@@ -137,9 +137,6 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-StepAll = Callable[[dict[int, list[Turn]], RunLedger], Awaitable[list[Step]]]
 
 
 async def lockstep(
