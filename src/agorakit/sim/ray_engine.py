@@ -108,6 +108,7 @@ class RayGroups:
         per = -(-groups // workers)
         self.assigned = [list(range(w * per, min((w + 1) * per, groups))) for w in range(workers)]
         self.assigned = [indexes for indexes in self.assigned if indexes]
+        self._worker_of = {index: worker for worker, indexes in enumerate(self.assigned) for index in indexes}
         self.actors = [self._new() for _ in self.assigned]
         #: Each worker's agents' memory, by group, as of their last turns (for a replacement).
         self.saved: list[dict[int, dict[str, Any]]] = [{} for _ in self.assigned]
@@ -127,6 +128,10 @@ class RayGroups:
     async def flush(self) -> None:
         """Every actor's trace written."""
         await asyncio.gather(*(actor.flush.remote() for actor in self.actors))
+
+    def worker_of(self, group: int) -> int:
+        """The worker (actor) that steps ``group``."""
+        return self._worker_of[group]
 
     def _new(self) -> Any:
         plan = self.plan

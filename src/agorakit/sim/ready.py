@@ -9,8 +9,9 @@ as it comes (:meth:`~agorakit.sim.Scenario.deliver`), and a round is reported
 once every agent's turn in it is over, so the rounds' results are the ones
 lockstep gives.
 
-Turns that become ready together go to their group as one batch; batches run
-concurrently, in process or on the Ray workers.
+Turns that become ready together go to their group as one batch, and the
+batches of one lane (a Ray worker's groups; in process, each group is a lane)
+in one step; steps run concurrently.
 """
 
 from __future__ import annotations
@@ -43,8 +44,18 @@ def require_ready(scenario: Scenario[Any, Any]) -> None:
 class ReadyRounds:
     """One simulation's turns, each started once the turns it waits for are over."""
 
-    def __init__(self, scenario: Scenario[Any, Any], world: Any, agents: int, rounds: int, group_size: int) -> None:
+    def __init__(
+        self,
+        scenario: Scenario[Any, Any],
+        world: Any,
+        agents: int,
+        rounds: int,
+        group_size: int,
+        lane: Callable[[int], int] | None = None,
+    ) -> None:
         self.scenario = scenario
+        #: Groups stepped together (one call to a Ray worker for its groups), by group; else each alone.
+        self.lane: Callable[[int], int] = lane or (lambda index: index)
         self.world = world
         self.agents = agents
         self.rounds = rounds
@@ -70,8 +81,11 @@ class ReadyRounds:
         running: set[asyncio.Task[tuple[dict[int, list[Turn]], list[Step]]]] = set()
         while True:
             self._take_turns(report)
-            for index, turns in self.batch.items():  # a group's batch each: none waits for another group's
-                running.add(asyncio.ensure_future(_step(step_all, {index: turns}, ledger)))
+            lanes: dict[int, dict[int, list[Turn]]] = {}
+            for index, turns in sorted(self.batch.items()):  # a step per lane: none waits for another's
+                lanes.setdefault(self.lane(index), {})[index] = turns
+            for batch in lanes.values():
+                running.add(asyncio.ensure_future(_step(step_all, batch, ledger)))
             self.batch = {}
             if not running:
                 break
@@ -134,5 +148,5 @@ async def _step(
     step_all: StepAll, batch: dict[int, list[Turn]], ledger: RunLedger
 ) -> tuple[dict[int, list[Turn]], list[Step]]:
     turns = sum(len(t) for t in batch.values())
-    with ledger.tracer.span("turns", {"agorakit.sim.turns": turns, "agorakit.sim.group": next(iter(batch))}):
+    with ledger.tracer.span("turns", {"agorakit.sim.turns": turns, "agorakit.sim.groups": len(batch)}):
         return batch, await step_all(batch, ledger)

@@ -110,7 +110,9 @@ class Simulation:
             from agorakit.sim.ray_engine import RayGroups
 
             async with RayGroups.open(self, len(self.groups())) as workers:
-                result = await drive(self, workers.step, progress=progress, run_id=run_id, flush=workers.flush)
+                result = await drive(
+                    self, workers.step, progress=progress, run_id=run_id, flush=workers.flush, lane=workers.worker_of
+                )
                 result.restarts = workers.restarts
                 return result
         model = sim_model(self.scenario, self.model, self.seed)
@@ -172,9 +174,10 @@ async def drive(
     progress: Progress | None,
     run_id: str | None,
     flush: Callable[[], Awaitable[None]] | None = None,
+    lane: Callable[[int], int] | None = None,
 ) -> SimResult:
     """The rounds of ``sim``, each group's turns stepped by ``step_all`` (in process, or on workers,
-    whose traces ``flush`` writes before the run ends)."""
+    whose traces ``flush`` writes before the run ends, and whose groups ``lane`` says)."""
     scenario = sim.scenario
     ledger = RunLedger.create(tracer_for(sim.trace, run_id or new_run_id()))
     result = SimResult(scenario.name, sim.agents, sim.seed, ledger.tracer.run_id)
@@ -204,7 +207,7 @@ async def drive(
                 ledger.tracer.event("round over", {f"agorakit.sim.{key}": value for key, value in counts.items()})
                 record(report)
 
-            rounds = ReadyRounds(scenario, world, sim.agents, sim.rounds, sim.group_size)
+            rounds = ReadyRounds(scenario, world, sim.agents, sim.rounds, sim.group_size, lane)
             await rounds.run(step_all, ledger, record_ready)
         else:
             await lockstep(sim, world, step_all, ledger, record)
