@@ -86,24 +86,30 @@ async def test_a_worker_killed_mid_run_is_replaced_from_its_checkpoint_and_the_r
     expected = without_timing((await Simulation(scenario, **settings).run()).rounds)
     chooser = random.Random(2026)
     restarts = 0
-    for _ in range(3):  # at random moments
+    for _ in range(3):  # at random moments: after a random round ends, a random fraction of a second later
         killed: list[int] = []
+        kill_after = chooser.randint(1, rounds - 3)
 
-        def kill_one_later(delay: float, killed: list[int] = killed) -> None:
-            deadline = time.monotonic() + 30
+        def kill_one(delay: float, killed: list[int] = killed) -> None:
             time.sleep(delay)
-            while not killed and time.monotonic() < deadline:
-                pids = group_workers()
-                if pids:
-                    victim = chooser.choice(pids)
-                    os.kill(victim, signal.SIGKILL)
-                    killed.append(victim)
-                time.sleep(0.05)
+            pids = group_workers()
+            if pids:
+                victim = chooser.choice(pids)
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
 
-        killer = threading.Thread(target=kill_one_later, args=(chooser.uniform(0.5, 3.0),), daemon=True)
-        killer.start()
-        result = await Simulation(scenario, engine="ray", workers=3, advance=advance, **settings).run()
-        killer.join(timeout=60)
+        killers: list[threading.Thread] = []
+
+        def on_round(
+            report: dict[str, Any], after: int = kill_after, killers: list[threading.Thread] = killers
+        ) -> None:
+            if report["round"] == after:
+                killers.append(threading.Thread(target=kill_one, args=(chooser.uniform(0.0, 0.2),), daemon=True))
+                killers[-1].start()
+
+        result = await Simulation(scenario, engine="ray", workers=3, advance=advance, **settings).run(progress=on_round)
+        for killer in killers:
+            killer.join(timeout=10)
         assert killed, "no worker was killed"
         assert without_timing(result.rounds) == expected
         restarts += result.restarts
