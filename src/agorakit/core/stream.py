@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any, Generic, NamedTuple, TypeAlias, TypeVar
 
 from agorakit.core.messages import ToolCall
@@ -87,7 +87,9 @@ def emit(event: StreamEvent) -> None:
         listener(event)
 
 
-async def stream_events(run: Callable[[], Coroutine[Any, Any, R]]) -> AsyncIterator[StreamEvent | RunFinished[R]]:
+async def stream_events(
+    run: Callable[[], Coroutine[Any, Any, R]],
+) -> AsyncGenerator[StreamEvent | RunFinished[R], None]:
     """Run ``run()`` in its own task with a listener; yield its events, then :class:`RunFinished`.
 
     The run's exception, if any, is raised here after the events before it. A
@@ -97,14 +99,14 @@ async def stream_events(run: Callable[[], Coroutine[Any, Any, R]]) -> AsyncItera
     try:
         while (event := await queue.get()) is not None:
             yield event
-        yield RunFinished(task.result())
+        yield RunFinished(await task)  # done: its last step put the end in
     finally:
         await _stopped(task)
 
 
 async def stream_event_batches(
     run: Callable[[], Coroutine[Any, Any, R]],
-) -> AsyncIterator[list[StreamEvent | RunFinished[R]]]:
+) -> AsyncGenerator[list[StreamEvent | RunFinished[R]], None]:
     """:func:`stream_events`, with the events that are ready together in one list: a reader that
     writes events out (a server) makes one write for them rather than one each."""
     queue, task = _listened(run)
@@ -118,7 +120,7 @@ async def stream_event_batches(
                 continue
             batch.pop()
             try:
-                result = task.result()
+                result = await task  # done: its last step put the end in
             except BaseException:
                 if batch:
                     yield batch
@@ -135,8 +137,17 @@ def _listened(run: Callable[[], Coroutine[Any, Any, R]]) -> tuple[asyncio.Queue[
     queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
     context = contextvars.copy_context()
     context.run(_listener.set, queue.put_nowait)
-    task = asyncio.create_task(run(), context=context)
-    task.add_done_callback(lambda _: queue.put_nowait(None))
+
+    async def ending_with_none() -> R:
+        # The end goes in from the run's own last step rather than a done callback (a turn of
+        # the loop later): a reader woken by a fast run's last events finds the end with them,
+        # so a server writes the rest of the reply at once, not in two pieces.
+        try:
+            return await run()
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(ending_with_none(), context=context)
     return queue, task
 
 

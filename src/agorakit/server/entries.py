@@ -73,10 +73,11 @@ class Entry:
 
     def stream_batches(
         self, messages: Sequence[Message], run_id: str, *, timeout: float | None = None
-    ) -> AsyncGenerator[list[StreamEvent | Answer], None]:
+    ) -> AsyncGenerator[list[StreamEvent | RunFinished[Answer]], None]:
         """:meth:`stream`, with the events that are ready together in one list (see
-        :func:`~agorakit.core.stream.stream_event_batches`)."""
-        return _batches(lambda: within(self.run(messages, run_id), timeout))
+        :func:`~agorakit.core.stream.stream_event_batches`); the answer comes as
+        :class:`~agorakit.core.stream.RunFinished`, last."""
+        return stream_event_batches(lambda: within(self.run(messages, run_id), timeout))
 
     async def resume_stream(self, run_id: str) -> AsyncGenerator[StreamEvent | Answer, None]:
         """:meth:`stream` for a paused durable run going on (once its approvals are decided)."""
@@ -99,13 +100,6 @@ async def _events(
 ) -> AsyncGenerator[StreamEvent | Answer, None]:
     async for event in stream_events(run):
         yield event.result if isinstance(event, RunFinished) else event
-
-
-async def _batches(
-    run: Callable[[], Coroutine[Any, Any, Answer]],
-) -> AsyncGenerator[list[StreamEvent | Answer], None]:
-    async for batch in stream_event_batches(run):
-        yield [event.result if isinstance(event, RunFinished) else event for event in batch]
 
 
 def agent_entry(agent: Agent[Any, Any], *, name: str | None = None, description: str | None = None) -> Entry:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from agorakit.core.ids import new_run_id
 from agorakit.core.messages import Message
-from agorakit.core.stream import TextDelta
+from agorakit.core.stream import RunFinished, TextDelta
 from agorakit.core.usage import Usage
 from agorakit.server.entries import Answer, Entry
 from agorakit.server.errors import APIError, describe_problems, error_body
@@ -245,8 +245,11 @@ async def _chunks(
     """The run as chat.completion.chunk events: those ready together as one piece, for one write.
     The client going away closes this generator: the run is cancelled, or left to finish
     (``on_disconnect``)."""
-    created = int(time.time())
-    head = {"id": f"chatcmpl-{run_id}", "object": "chat.completion.chunk", "created": created, "model": entry.name}
+    head = {"id": f"chatcmpl-{run_id}", "object": "chat.completion.chunk", "created": int(time.time())}
+    head["model"] = entry.name
+    # Every text chunk is the same event around its delta: its bytes before and after are made once.
+    before = _sse({**head, "choices": [{"index": 0, "delta": None}]})[: -len(b"null}]}\n\n")]
+    after = b',"finish_reason":null,"logprobs":null}]}\n\n'
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         return _sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
@@ -254,17 +257,18 @@ async def _chunks(
     batches: AsyncGenerator[Any, None] = entry.stream_batches(messages, run_id, timeout=state.settings.run_timeout)
     if state.settings.on_disconnect == "continue":
         batches = detached(batches)
-    ready = [chunk({"role": "assistant", "content": ""})]
+    ready = [before + b'{"role":"assistant","content":""}' + after]
     streamed = False
     answer: Answer | None = None
     try:
         async for batch in batches:
             for event in batch:
-                if isinstance(event, Answer):
-                    answer = event
-                elif isinstance(event, TextDelta) and entry.kind == "agent" and event.text:
-                    streamed = True
-                    ready.append(chunk({"content": event.text}))
+                if isinstance(event, TextDelta):
+                    if event.text and entry.kind == "agent":
+                        streamed = True
+                        ready.append(before + orjson.dumps({"content": event.text}) + after)
+                elif isinstance(event, RunFinished):
+                    answer = event.result
             if answer is None and ready:
                 yield b"".join(ready)
                 ready.clear()

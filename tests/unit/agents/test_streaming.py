@@ -119,16 +119,30 @@ async def test_batches_hold_the_events_ready_together_then_the_result() -> None:
     from agorakit.core.stream import stream_event_batches
     from agorakit.models import Delay
 
-    # The model yields to the loop once before answering: the words come together, then the end.
+    # The model yields to the loop once before answering, and the run ends without waiting
+    # again: the words, the usage and the result are ready together, one batch (one write).
     agent = Agent("writer", ScriptedModel([Delay(0, "two words")]), trace=False)
     batches = [batch async for batch in stream_event_batches(lambda: agent.run("hi"))]
     assert [[type(e).__name__ for e in batch] for batch in batches] == [
-        ["TextDelta", "TextDelta", "UsageEvent"],
-        ["RunFinished"],
+        ["TextDelta", "TextDelta", "UsageEvent", "RunFinished"],
     ]
     assert "".join(e.text for e in batches[0] if isinstance(e, TextDelta)) == "two words"
-    finished = batches[1][0]
+    finished = batches[0][-1]
     assert isinstance(finished, RunFinished) and finished.result.output == "two words"
+
+
+async def test_batches_split_where_the_run_waits() -> None:
+    from agorakit.core.stream import stream_event_batches
+    from agorakit.models import Delay
+
+    # The run waits 10 ms after its first call's text (the second call's delay): two batches,
+    # the result with the events of the last call.
+    model = ScriptedModel([Delay(0, call("add", a=2, b=3)), Delay(0.01, "done now")])
+    agent = Agent("writer", model, tools=[add], policy=POLICY, trace=False)
+    batches = [batch async for batch in stream_event_batches(lambda: agent.run("hi"))]
+    names = [[type(e).__name__ for e in batch] for batch in batches]
+    assert names[-1] == ["TextDelta", "TextDelta", "UsageEvent", "RunFinished"]
+    assert "ToolCallFinished" in names[0] and len(names) == 2
 
 
 async def test_batches_raise_the_runs_error_after_the_events_before_it() -> None:
