@@ -38,6 +38,13 @@ class Scenario(ABC, Generic[WorldT, ActionT]):
     #: does not spell the schema out too (a shorter prompt, a faster call).
     describe_schema: ClassVar[bool] = True
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Scenario[Any, Any]:
+        # As an abstract method would, a scenario with no way to change the world fails when it is
+        # made, not at the end of its first round (Scenario's own deliver and report only refuse).
+        if cls.apply is Scenario.apply and (cls.deliver is Scenario.deliver or cls.report is Scenario.report):
+            raise TypeError(f"{cls.__name__} must define apply, or deliver and report, to change its world")
+        return super().__new__(cls)
+
     @abstractmethod
     def start(self, agents: int, rng: random.Random) -> WorldT:
         """The world before round 0, for ``agents`` agents numbered from 0."""

@@ -157,3 +157,32 @@ async def test_the_trace_holds_each_batch_of_turns_and_each_round_as_it_ends(tmp
     calls = [name for parent, name in by_id.values() if parent is not None and by_id[parent][1] == "turns"]
     assert len(calls) == result.usage.calls == sum(row["asked"] for row in result.rounds) > 0
     assert len(events) == 3 and all('"agorakit.sim.round"' in attributes for _, attributes in events)
+
+
+def test_a_scenario_that_neither_applies_nor_delivers_cannot_be_made() -> None:
+    class Silent(Scenario[Log, int]):
+        name = "silent"
+        instructions = "Say a number."
+
+        def start(self, agents: int, rng: random.Random) -> Log:
+            return Log(agents, False)
+
+        def prompt(self, world: Log, agent: int, round_index: int) -> str:
+            return "?"
+
+        def act(self, agent: int, reply: str) -> int | None:
+            return 1
+
+        def instant(self, prompt: str, rng: random.Random) -> str:
+            return "1"
+
+    with pytest.raises(TypeError, match="Silent must define apply, or deliver and report, to change its world"):
+        Silent()
+
+    class OnlyDelivers(Silent):
+        def deliver(self, world: Log, agent: int, action: int, round_index: int) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="OnlyDelivers must define apply, or deliver and report"):
+        OnlyDelivers()
+    assert isinstance(Relay(ring=True), Relay)
