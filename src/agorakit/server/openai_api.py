@@ -245,19 +245,21 @@ async def _chunks(
     """The run as chat.completion.chunk events: those ready together as one piece, for one write.
     The client going away closes this generator: the run is cancelled, or left to finish
     (``on_disconnect``)."""
-    head = {"id": f"chatcmpl-{run_id}", "object": "chat.completion.chunk", "created": int(time.time())}
-    head["model"] = entry.name
-    # Every text chunk is the same event around its delta: its bytes before and after are made once.
+    created = int(time.time())
+    head = {"id": f"chatcmpl-{run_id}", "object": "chat.completion.chunk", "created": created, "model": entry.name}
+    # Every chunk but the last is the same event around its delta: its bytes before and after are made once.
     before = _sse({**head, "choices": [{"index": 0, "delta": None}]})[: -len(b"null}]}\n\n")]
     after = b',"finish_reason":null,"logprobs":null}]}\n\n'
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        if finish is None:
+            return before + orjson.dumps(delta) + after
         return _sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
 
     batches: AsyncGenerator[Any, None] = entry.stream_batches(messages, run_id, timeout=state.settings.run_timeout)
     if state.settings.on_disconnect == "continue":
         batches = detached(batches)
-    ready = [before + b'{"role":"assistant","content":""}' + after]
+    ready = [chunk({"role": "assistant", "content": ""})]
     streamed = False
     answer: Answer | None = None
     try:
@@ -266,7 +268,7 @@ async def _chunks(
                 if isinstance(event, TextDelta):
                     if event.text and entry.kind == "agent":
                         streamed = True
-                        ready.append(before + orjson.dumps({"content": event.text}) + after)
+                        ready.append(chunk({"content": event.text}))
                 elif isinstance(event, RunFinished):
                     answer = event.result
             if answer is None and ready:
