@@ -123,6 +123,40 @@ def test_a_span_left_open_is_stored_as_open(store: TraceStore) -> None:
     assert stored["child"][2:4] == ("open", None)
 
 
+def test_a_span_ended_in_a_later_batch_is_closed_in_new_and_older_databases(tmp_path: Path) -> None:
+    # Databases made before spans were keyed by (run_id, span_id) have span_id as their key: both take
+    # a span's end written after its start was committed, and neither mixes up two runs' spans.
+    older = tmp_path / "older.db"
+    conn = sqlite3.connect(older)
+    conn.execute(
+        "CREATE TABLE spans (span_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, parent_id TEXT, name TEXT NOT NULL,"
+        " start_ns INTEGER NOT NULL, end_ns INTEGER, status TEXT NOT NULL DEFAULT 'open',"
+        " attributes TEXT NOT NULL DEFAULT '{}')"
+    )
+    conn.commit()
+    conn.close()
+    for path in (tmp_path / "new.db", older):
+        store = TraceStore(path)
+        try:
+            first, second = Tracer("run1", store), Tracer("run2", store)
+            slow = first.start_span("slow")
+            second.start_span("open")
+            assert store.flush()
+            slow.set("answer", 42)
+            slow.end()
+            assert store.flush()
+            _, _, status, end_ns, attributes = spans_by_name(path, "run1")["slow"]
+            assert (status, json.loads(attributes)) == ("ok", {"answer": 42})
+            assert end_ns is not None
+            assert spans_by_name(path, "run2")["open"][2:4] == ("open", None)
+        finally:
+            store.close()
+    keyed_by = rows(tmp_path / "new.db", "SELECT name FROM pragma_index_list('spans') WHERE \"unique\" = 1")
+    assert [rows(tmp_path / "new.db", "SELECT name FROM pragma_index_info(?)", key) for key in keyed_by] == [
+        [("run_id",), ("span_id",)]
+    ]
+
+
 def test_an_exception_inside_a_span_is_recorded_and_reraised(store: TraceStore) -> None:
     tracer = Tracer("run1", store)
     with pytest.raises(ValueError, match="bad input"), tracer.span("failing"):
