@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -173,6 +174,32 @@ class Cell:
     failed: list[str] = field(default_factory=list)
     local: list[float] = field(default_factory=list)
     old: list[float] = field(default_factory=list)
+    cpu: float = 0.0  # the server process's CPU seconds over this cell's requests, all its threads
+    old_cpu: float = 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of process ``pid`` (its event loop and its trace writer), from
+    /proc's scheduler counters (in ns, not clock ticks); NaN where there is no /proc."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return math.nan
+    total = 0
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as counters:
+                total += int(counters.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended meanwhile
+    return total / 1e9
+
+
+def measured(pid: int, work: Coroutine[Any, Any, T]) -> tuple[T, float]:
+    """What ``work`` returns, and the CPU seconds process ``pid`` spent meanwhile."""
+    before = cpu_seconds(pid)
+    result = asyncio.run(work)
+    return result, cpu_seconds(pid) - before
 
 
 def run_loop(work: Coroutine[Any, Any, T]) -> T:
@@ -228,7 +255,7 @@ def main() -> None:
     processes = []
     server, port = start(SERVER, [str(keys_db)], {**os.environ, "AGORAKIT_HOME": str(home / "server")})
     processes.append(server)
-    old_port = None
+    old = old_port = None
     if args.baseline is not None:
         code = SERVER if (args.baseline / "agorakit" / "server" / "host.py").exists() else OLD_SERVER
         env = {**os.environ, "AGORAKIT_HOME": str(home / "baseline"), "PYTHONPATH": str(args.baseline.resolve())}
@@ -239,9 +266,9 @@ def main() -> None:
     title = f"/v1/chat/completions, instant scripted agent, keys checked, tracing on ({os.cpu_count()} cores)"
     table = Table(title=title)
     columns = ["clients", "mode", "requests/s", "p50 ms", "p99 ms", "in process p50 ms", "added by the server, p50 ms",
-               "bare uvicorn p50 ms", "failed"]  # fmt: skip
+               "bare uvicorn p50 ms", "server CPU µs/request", "failed"]  # fmt: skip
     if old_port is not None:
-        columns += ["baseline p50 ms", "p50 now/baseline"]
+        columns += ["baseline p50 ms", "p50 now/baseline", "baseline CPU µs/request", "CPU now/baseline"]
     for column in columns:
         table.add_column(column, justify="right")
     try:
@@ -255,14 +282,19 @@ def main() -> None:
             for turn in range(args.rounds):
                 floor += asyncio.run(over_http(bare_port, key, clients, share, False))[0]
                 for stream, cell in cells.items():
-                    if old_port is not None and turn % 2 == 0:  # each server goes first every other round
-                        cell.old += asyncio.run(over_http(old_port, key, clients, share, stream))[0]
-                    got, took, failed = asyncio.run(over_http(port, key, clients, share, stream))
+                    if old is not None and old_port is not None and turn % 2 == 0:  # each goes first every other round
+                        (old_got, _, _), spent = measured(old.pid, over_http(old_port, key, clients, share, stream))
+                        cell.old += old_got
+                        cell.old_cpu += spent
+                    (got, took, failed), spent = measured(server.pid, over_http(port, key, clients, share, stream))
                     cell.http += got
                     cell.seconds += took
                     cell.failed += failed
-                    if old_port is not None and turn % 2 == 1:
-                        cell.old += asyncio.run(over_http(old_port, key, clients, share, stream))[0]
+                    cell.cpu += spent
+                    if old is not None and old_port is not None and turn % 2 == 1:
+                        (old_got, _, _), spent = measured(old.pid, over_http(old_port, key, clients, share, stream))
+                        cell.old += old_got
+                        cell.old_cpu += spent
                     cell.local += run_loop(in_process(clients, share, stream))
             for stream, cell in cells.items():
                 p50, local = percentile(cell.http, 0.5), percentile(cell.local, 0.5)
@@ -270,11 +302,13 @@ def main() -> None:
                     str(clients), "stream" if stream else "json", f"{len(cell.http) / cell.seconds:,.0f}",
                     f"{p50 * 1e3:.2f}", f"{percentile(cell.http, 0.99) * 1e3:.2f}", f"{local * 1e3:.2f}",
                     f"{(p50 - local) * 1e3:.2f}", f"{percentile(floor, 0.5) * 1e3:.2f}",
-                    f"{len(cell.failed)} of {len(cell.http)}",
+                    f"{cell.cpu / len(cell.http) * 1e6:.0f}", f"{len(cell.failed)} of {len(cell.http)}",
                 ]  # fmt: skip
                 if old_port is not None:
                     old_p50 = percentile(cell.old, 0.5)
-                    row += [f"{old_p50 * 1e3:.2f}", f"{p50 / old_p50:.2f}x"]
+                    old_cpu = cell.old_cpu / len(cell.old)
+                    row += [f"{old_p50 * 1e3:.2f}", f"{p50 / old_p50:.2f}x", f"{old_cpu * 1e6:.0f}",
+                            f"{cell.cpu / len(cell.http) / old_cpu:.2f}x"]  # fmt: skip
                 table.add_row(*row)
     finally:
         for process in processes:
