@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import os
 import secrets
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from agorakit.core.messages import ToolCall
+from agorakit.tools.sandbox.block_clock import BlockClock
 from agorakit.tools.sandbox.isolation import Isolation, detect_isolation, probe_uid
 from agorakit.tools.sandbox.launch import Backend, Interpreter, bubblewrap_mode, running_as_root
 from agorakit.tools.sandbox.limits import ExecResult, LimitHit, SandboxError, SandboxLimits
@@ -36,8 +36,8 @@ from agorakit.tools.sandbox.memory import MemoryCgroup, find_cgroup_parent
 from agorakit.tools.sandbox.process import ProtocolError, RunnerProcess
 from agorakit.tools.sandbox.procfs import count_user_tasks
 from agorakit.tools.sandbox.seccomp import filter_for_this_machine
-from agorakit.tools.sandbox.workdir import WorkdirQuota
-from agorakit.trace import attributes as attr
+from agorakit.tools.sandbox.spans import ATTR_BACKEND, ATTR_CODE, annotate, protections
+from agorakit.tools.sandbox.workdir import WorkdirQuota, remove_tree
 
 if TYPE_CHECKING:
     from agorakit.tools.dispatcher import ToolDispatcher
@@ -49,45 +49,7 @@ END_TOKEN_GRACE_S = 1.0
 """How long to wait, after a block reports done, for the last of its output to be read."""
 MAX_ERROR_CHARS = 4000
 
-# Trace attributes (agorakit's own namespace).
-ATTR_BACKEND = "agorakit.sandbox.backend"
-ATTR_LIMIT = "agorakit.sandbox.limit_hit"
-ATTR_EXIT = "agorakit.sandbox.exit_status"
-ATTR_CPU = "agorakit.sandbox.cpu_s"
-ATTR_RSS = "agorakit.sandbox.max_rss_mb"
-ATTR_RESTARTED = "agorakit.sandbox.restarted"
-ATTR_CODE = "agorakit.sandbox.code"
-ATTR_OUTPUT = "agorakit.sandbox.output"
-ATTR_SECCOMP = "agorakit.sandbox.seccomp"
-ATTR_MEMORY_CAP = "agorakit.sandbox.memory_cap"
-ATTR_TOTAL_MEMORY = "agorakit.sandbox.total_memory_mb"
-ATTR_WORKDIR_QUOTA = "agorakit.sandbox.workdir_quota"
-ATTR_WORKDIR_SIZE = "agorakit.sandbox.workdir_size_mb"
-
 _LIMITS: frozenset[str] = frozenset(get_args(LimitHit))
-
-
-class _Clock:
-    """A block's wall-time deadline, paused while the host runs a tool call for it."""
-
-    def __init__(self, budget: float) -> None:
-        self.start = time.monotonic()
-        self.deadline = self.start + budget
-        self.paused_at: float | None = None
-        self.cpu_s = 0.0
-        self.cpu_total_s = 0.0  # the interpreter's lifetime CPU, for the RLIMIT_CPU backstop
-        self.rss_mb = 0.0
-
-    def pause(self) -> None:
-        self.paused_at = time.monotonic()
-
-    def resume(self) -> None:
-        if self.paused_at is not None:
-            self.deadline += time.monotonic() - self.paused_at
-            self.paused_at = None
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
 
 
 class Sandbox:
@@ -191,12 +153,15 @@ class Sandbox:
                 self._runner = await self._start_runner()
             if self.tracer is None:
                 return await self._run_block(self._runner, code, wall)
-            attributes: dict[str, Any] = {ATTR_BACKEND: self.isolation.backend, **self._protections()}
+            attributes: dict[str, Any] = {
+                ATTR_BACKEND: self.isolation.backend,
+                **protections(self.isolation, self.limits),
+            }
             if self.tracer.capture_content:
                 attributes[ATTR_CODE] = code
             with self.tracer.span("execute_code sandbox", attributes) as span:
                 result = await self._run_block(self._runner, code, wall)
-                _annotate(span, result, self.tracer.capture_content)
+                annotate(span, result, self.tracer.capture_content)
             return result
 
     async def _run_block(self, runner: RunnerProcess, code: str, wall: float) -> ExecResult:
@@ -205,7 +170,7 @@ class Sandbox:
         token = f"\0agorakit-end-{secrets.token_hex(8)}\0"
         runner.stdout.begin(token.encode())
         runner.stderr.begin(token.encode())
-        clock = _Clock(wall)
+        clock = BlockClock(wall)
         cpu_before = runner.cpu_seconds() or 0.0
         oom_before = self._cgroup.oom_kills() if self._cgroup is not None else 0
         watchdog = asyncio.create_task(self._watchdog(runner, clock, cpu_before))
@@ -249,7 +214,7 @@ class Sandbox:
         return await self._died(runner, duration, clock, wall, broken, oom_before)
 
     def _finished(
-        self, runner: RunnerProcess, done: dict[str, Any], duration: float, clock: _Clock, cpu_before: float
+        self, runner: RunnerProcess, done: dict[str, Any], duration: float, clock: BlockClock, cpu_before: float
     ) -> ExecResult:
         limit = done.get("limit") if done.get("limit") in _LIMITS else None
         if limit is None and (runner.stdout.truncated or runner.stderr.truncated):
@@ -273,7 +238,13 @@ class Sandbox:
         )
 
     async def _died(
-        self, runner: RunnerProcess, duration: float, clock: _Clock, wall: float, broken: str | None, oom_before: int
+        self,
+        runner: RunnerProcess,
+        duration: float,
+        clock: BlockClock,
+        wall: float,
+        broken: str | None,
+        oom_before: int,
     ) -> ExecResult:
         self._runner = None
         if broken is not None:
@@ -319,7 +290,7 @@ class Sandbox:
             restarted=True,
         )
 
-    async def _watchdog(self, runner: RunnerProcess, clock: _Clock, cpu_before: float) -> None:
+    async def _watchdog(self, runner: RunnerProcess, clock: BlockClock, cpu_before: float) -> None:
         cpu_limit = self.limits.cpu_time_s
         while True:
             # While a tool call runs the deadline is frozen (and may look past): just keep polling.
@@ -392,22 +363,11 @@ class Sandbox:
                     "agorakit.sandbox.filesystem_isolated": isolation.filesystem_isolated,
                     "agorakit.sandbox.pid_isolated": isolation.pid_isolated,
                     "agorakit.sandbox.user_namespace": isolation.user_namespace,
-                    **self._protections(),
+                    **protections(self.isolation, self.limits),
                     "agorakit.sandbox.notes": list(isolation.notes),
                 },
             )
         return runner
-
-    def _protections(self) -> dict[str, Any]:
-        """The seccomp filter, memory cap and workdir quota in force, as trace attributes."""
-        isolation = self.isolation
-        return {
-            ATTR_SECCOMP: isolation.seccomp,
-            ATTR_MEMORY_CAP: isolation.memory_cap,
-            ATTR_TOTAL_MEMORY: self.limits.total_memory_mb,
-            ATTR_WORKDIR_QUOTA: isolation.workdir_quota,
-            ATTR_WORKDIR_SIZE: self.limits.workdir_size_mb,
-        }
 
     def _create_cgroup(self) -> MemoryCgroup:
         parent, why = find_cgroup_parent()
@@ -430,7 +390,7 @@ class Sandbox:
             await asyncio.to_thread(cgroup.close)
         workdir, self._workdir = self._workdir, None
         if workdir is not None:
-            await asyncio.to_thread(_remove_tree, workdir)
+            await asyncio.to_thread(remove_tree, workdir)
         self._entered = False
 
 
@@ -440,33 +400,5 @@ def _tool_entry(name: str, description: str, parameters: dict[str, Any]) -> dict
     return {"name": name, "params": params, "description": description}
 
 
-def _annotate(span: Any, result: ExecResult, capture: bool) -> None:
-    span.set(ATTR_EXIT, result.exit_status)
-    span.set(ATTR_CPU, round(result.cpu_s, 6))
-    span.set(ATTR_RSS, round(result.max_rss_mb, 3))
-    if result.limit_hit is not None:
-        span.set(ATTR_LIMIT, result.limit_hit)
-    if result.restarted:
-        span.set(ATTR_RESTARTED, True)
-    if capture:
-        span.set(ATTR_OUTPUT, result.observation())
-    if not result.ok:
-        span.status = "error"
-        span.set(attr.ERROR_TYPE, result.limit_hit or ("CodeError" if result.error else "ExitStatus"))
-
-
 def _trim(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else "...[trimmed]\n" + text[-MAX_ERROR_CHARS:]
-
-
-def _remove_tree(path: Path) -> None:
-    """Remove the workdir even where the code left directories without permissions."""
-
-    def make_writable(function: Any, failed: str, _: Any) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(failed), 0o700)
-            if not os.path.islink(failed):  # chmod follows links: never touch what one points to
-                os.chmod(failed, 0o700)
-            function(failed)
-
-    shutil.rmtree(path, onerror=make_writable)

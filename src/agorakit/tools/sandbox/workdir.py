@@ -29,6 +29,7 @@ import selectors
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from agorakit.tools.sandbox.launch import running_as_root
 from agorakit.tools.sandbox.limits import SandboxError
@@ -136,3 +137,16 @@ class WorkdirQuota:
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a workdir even where the code left directories without permissions."""
+
+    def make_writable(function: Any, failed: str, _: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(failed), 0o700)
+            if not os.path.islink(failed):  # chmod follows links: never touch what one points to
+                os.chmod(failed, 0o700)
+            function(failed)
+
+    shutil.rmtree(path, onerror=make_writable)
