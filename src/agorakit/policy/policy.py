@@ -24,33 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from agorakit.core.provenance import Provenance, Source, Trust
+from agorakit.policy.compiled import CompiledRule, compile_rules
 from agorakit.policy.decision import Decision, Fallback, Mode
 from agorakit.policy.errors import PolicyError
 from agorakit.policy.loader import KnownTools, Rule, ToolLike, argument_names, parse_data, read_source
-from agorakit.policy.sources import Requirements, trace_sources
+from agorakit.policy.sources import trace_sources
 
 Approver = Callable[[str, Mapping[str, Any], Decision], Awaitable[bool]]
 """Asked about a refused call (``fallback: ask``) or a widening policy update:
 ``await approver(tool, arguments, decision)`` returns True to allow it."""
 
 NOT_IN_POLICY = "tool not in policy"
-NO_RULE = "no rule of the policy allows this call"
 ALLOW_ALL = "allow_all mode: every call is allowed"
 
 _MISSING: Any = object()
-
-
-class _Compiled:
-    """A rule ready to check: its argument predicates, its source constraints and the decision it gives."""
-
-    __slots__ = ("checks", "decision", "sources")
-
-    def __init__(
-        self, checks: tuple[tuple[str, Callable[[Any], bool]], ...], decision: Decision, sources: Requirements
-    ) -> None:
-        self.checks = checks
-        self.decision = decision
-        self.sources = sources
 
 
 class Policy:
@@ -94,10 +81,13 @@ class Policy:
         suffix = f" ({label})" if label else ""
         if mode == "allow_all":
             self._not_listed = Decision(True, ALLOW_ALL + suffix, None, fallback)
-            self._table: dict[str, tuple[tuple[_Compiled, ...], Decision]] = {}
+            self._table: dict[str, tuple[tuple[CompiledRule, ...], Decision]] = {}
         else:
             self._not_listed = Decision(False, NOT_IN_POLICY + suffix, None, fallback)
-            self._table = {tool: self._compile(tool, items, suffix) for tool, items in self._rules.items()}
+            self._table = {
+                tool: compile_rules(tool, items, label=label, fallback=fallback, suffix=suffix)
+                for tool, items in self._rules.items()
+            }
 
     # -- construction ---------------------------------------------------------------
 
@@ -383,29 +373,6 @@ class Policy:
             layers=(*self._layers, update._relabelled(label)),
             trust=self._trust,
         )
-
-    def _compile(self, tool: str, rules: tuple[Rule, ...], suffix: str) -> tuple[tuple[_Compiled, ...], Decision]:
-        prefix = f"{self._label}:" if self._label else ""
-        named = [(f"{prefix}{tool}[{index}]", rule) for index, rule in enumerate(rules)]
-        # Evaluation order: priority descending, deny first at equal priority, then as written.
-        ordered = sorted(named, key=lambda item: (-item[1].priority, item[1].effect != "deny"))
-        compiled = tuple(
-            _Compiled(rule.checks, self._rule_decision(name, rule), rule.sources) for name, rule in ordered
-        )
-        # A call no rule holds for takes the fallback of the first allow rule that sets one:
-        # an allow rule's fallback says what to do with calls that fall outside it.
-        fallback = next(
-            (rule.fallback for _, rule in ordered if rule.effect == "allow" and rule.fallback is not None),
-            self.fallback,
-        )
-        return compiled, Decision(False, NO_RULE + suffix, None, fallback)
-
-    def _rule_decision(self, name: str, rule: Rule) -> Decision:
-        allowed = rule.effect == "allow"
-        reason = f"{'allowed' if allowed else 'denied'} by rule {name}"
-        if rule.reason:
-            reason = f"{reason}: {rule.reason}"
-        return Decision(allowed, reason, name, rule.fallback or self.fallback)
 
     def _widenings(self, update: Policy) -> list[tuple[str, str]]:
         if self.mode == "allow_all":
