@@ -34,7 +34,7 @@ Report = Callable[[dict[str, Any]], None]
 def require_ready(scenario: Scenario[Any, Any]) -> None:
     """A clear error for a scenario that can only advance in lockstep."""
     kind = type(scenario)
-    if kind.deliver is Scenario.deliver or kind.report is Scenario.report or kind.inputs is Scenario.inputs:
+    if not kind.delivers_each_action() or kind.inputs is Scenario.inputs:
         raise ConfigError(
             f"the scenario {scenario.name!r} advances in lockstep only",
             hint="advancing as inputs are ready needs the scenario's inputs, deliver and report (see docs/sim.md)",

@@ -41,7 +41,7 @@ class Scenario(ABC, Generic[WorldT, ActionT]):
     def __new__(cls, *args: Any, **kwargs: Any) -> Scenario[Any, Any]:
         # As an abstract method would, a scenario with no way to change the world fails when it is
         # made, not at the end of its first round (Scenario's own deliver and report only refuse).
-        if cls.apply is Scenario.apply and (cls.deliver is Scenario.deliver or cls.report is Scenario.report):
+        if cls.apply is Scenario.apply and not cls.delivers_each_action():
             raise TypeError(f"{cls.__name__} must define apply, or deliver and report, to change its world")
         return super().__new__(cls)
 
@@ -64,6 +64,11 @@ class Scenario(ABC, Generic[WorldT, ActionT]):
         for agent, action in actions.items():
             self.deliver(world, agent, action, round_index)
         return self.report(world, round_index)
+
+    @classmethod
+    def delivers_each_action(cls) -> bool:
+        """Whether the scenario defines :meth:`deliver` and :meth:`report` (not only :meth:`apply`)."""
+        return cls.deliver is not Scenario.deliver and cls.report is not Scenario.report
 
     def inputs(self, world: WorldT, agent: int) -> Collection[int] | None:
         """The agents ``agent`` hears from, fixed for the run: with ``advance="ready"`` its turn in
